@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` (the whole product) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test venv services chromium lint bench migrate
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || "$$(scripts/python.sh)" -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+services:
+	@scripts/services.sh
+
+chromium:
+	@scripts/chromium.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+## Run web (gunicorn), Celery worker and beat (and the emulator) together.
+run: venv
+	@scripts/run.sh
+
+## Run the whole test suite against real PostgreSQL and Redis (and a real Celery worker and Chromium).
+test: venv services chromium
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,0 +1,132 @@
+"""Ops screens. Actions call services; nothing here changes seat state directly."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+
+from apps.booking import services
+from apps.booking.errors import BookingError
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
+
+
+class SeatGridForm(forms.Form):
+    seats_per_row = forms.IntegerField(min_value=1, max_value=500, initial=20)
+    tiers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        initial="Premium, 5, 250000\nStandard, 15, 120000",
+        help_text="One line per section: name, number of rows, price in paise. Rows are added after existing ones.",
+    )
+
+    def clean_tiers(self):
+        tiers = []
+        for line in self.cleaned_data["tiers"].splitlines():
+            if not line.strip():
+                continue
+            try:
+                name, rows, price = (part.strip() for part in line.split(","))
+                tiers.append((name, int(rows), int(price)))
+            except ValueError:
+                raise forms.ValidationError(f"Cannot read {line!r}: use 'name, rows, price in paise'.") from None
+        if not tiers:
+            raise forms.ValidationError("Give at least one section.")
+        return tiers
+
+
+class SectionInline(admin.TabularInline):
+    model = Section
+    extra = 0
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "venue", "starts_at", "sale_opens_at", "status", "max_seats_per_buyer"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "venue"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [SectionInline]
+    actions = ["generate_seat_grid"]
+
+    @admin.action(description="Generate a seat grid (rows x seats per row, by section)")
+    def generate_seat_grid(self, request, queryset):
+        if "apply" in request.POST:
+            form = SeatGridForm(request.POST)
+            if form.is_valid():
+                for event in queryset:
+                    try:
+                        count = services.generate_seat_grid(
+                            event=event,
+                            seats_per_row=form.cleaned_data["seats_per_row"],
+                            tiers=form.cleaned_data["tiers"],
+                        )
+                    except BookingError as error:
+                        self.message_user(request, f"{event}: {error.message}", messages.ERROR)
+                    else:
+                        self.message_user(request, f"{event}: created {count} seats.", messages.SUCCESS)
+                return None
+        else:
+            form = SeatGridForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Generate seat grid",
+            "form": form,
+            "events": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/booking/seat_grid.html", context)
+
+
+@admin.register(Seat)
+class SeatAdmin(admin.ModelAdmin):
+    list_display = ["label", "event", "section", "status", "version", "hold_expires_at", "intent"]
+    list_filter = ["event", "status", "section__name"]
+    search_fields = ["label", "intent__buyer_email"]
+    list_select_related = ["event", "section"]
+    raw_id_fields = ["intent"]
+    readonly_fields = ["version", "status", "hold_expires_at", "intent"]
+
+
+class IntentSeatInline(admin.TabularInline):
+    model = IntentSeat
+    extra = 0
+    raw_id_fields = ["seat"]
+    can_delete = False
+
+
+@admin.register(BookingIntent)
+class BookingIntentAdmin(admin.ModelAdmin):
+    list_display = ["id", "event", "buyer_email", "buyer_phone", "amount_paise", "status", "expires_at", "created_at"]
+    list_filter = ["status", "event"]
+    search_fields = ["buyer_email", "buyer_phone", "buyer_name", "id", "booking__reference"]
+    list_select_related = ["event"]
+    readonly_fields = [f.name for f in BookingIntent._meta.fields]
+    inlines = [IntentSeatInline]
+    actions = ["release_holds"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # ended intents stay visible for audit
+
+    @admin.action(description="Release the selected holds now")
+    def release_holds(self, request, queryset):
+        released = sum(services.release_intent(intent_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Released {released} hold(s); the others had already ended.")
+
+
+class BookedSeatInline(admin.TabularInline):
+    model = BookedSeat
+    extra = 0
+    raw_id_fields = ["seat"]
+    can_delete = False
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ["reference", "event", "buyer_name", "buyer_email", "buyer_phone", "amount_paise", "created_at"]
+    list_filter = ["event"]
+    search_fields = ["reference", "buyer_email", "buyer_phone", "buyer_name"]
+    list_select_related = ["event"]
+    readonly_fields = [f.name for f in Booking._meta.fields]
+    inlines = [BookedSeatInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,61 @@
+"""The one error hierarchy of the booking core. Each error carries the message a buyer sees
+and the HTTP status a view answers with (mapped in one place, `apps.booking.views`)."""
+
+
+class BookingError(Exception):
+    status = 400
+    code = "booking_error"
+    message = "Something went wrong with your booking."
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+
+class InvalidRequest(BookingError):
+    status = 400
+    code = "invalid"
+
+
+class UnknownSeats(InvalidRequest):
+    code = "unknown_seats"
+
+    def __init__(self, labels):
+        self.labels = sorted(labels)
+        super().__init__(f"These seats do not exist for this event: {', '.join(self.labels)}.")
+
+
+class NotOnSale(BookingError):
+    status = 409
+    code = "not_on_sale"
+    message = "Tickets for this event are not on sale right now."
+
+
+class SeatsUnavailable(BookingError):
+    status = 409
+    code = "unavailable"
+
+    def __init__(self, labels):
+        self.labels = sorted(labels)
+        super().__init__(f"Sorry, these seats were just taken: {', '.join(self.labels)}.")
+
+
+class LimitExceeded(BookingError):
+    status = 409
+    code = "limit_exceeded"
+
+    def __init__(self, limit: int, already: int):
+        self.limit, self.already = limit, already
+        super().__init__(f"You can hold or buy at most {limit} seats for this event; you already have {already}.")
+
+
+class HoldExpired(BookingError):
+    status = 410
+    code = "expired"
+    message = "This hold has expired and its seats went back on sale."
+
+
+class IntentNotFound(BookingError):
+    status = 404
+    code = "not_found"
+    message = "No such hold."

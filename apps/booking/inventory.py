@@ -1,0 +1,64 @@
+"""The cached inventory read: a per-event generation counter in Redis, bumped after every
+committed seat change. Cached reads are keyed by generation, so a reader that raced a
+change can only ever fill a key nobody reads any more.
+
+Keys share the event's hash tag (`inv:{<event_id>}:...`) so they live in one Redis Cluster slot.
+"""
+
+import logging
+
+from django.db import transaction
+from django_redis import get_redis_connection
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+
+def generation_key(event_id: int) -> str:
+    return f"inv:{{{event_id}}}:gen"
+
+
+def fragment_key(event_id: int, generation: int, name: str) -> str:
+    return f"inv:{{{event_id}}}:{name}:{generation}"
+
+
+def redis():
+    return get_redis_connection("default")
+
+
+def bump(event_id: int) -> None:
+    try:
+        redis().incr(generation_key(event_id))
+    except RedisError:
+        # Cached fragments carry a short TTL, so a missed bump heals by itself.
+        logger.warning("could not invalidate inventory cache of event %s", event_id)
+
+
+def invalidate_on_commit(event_id: int) -> None:
+    transaction.on_commit(lambda: bump(event_id))
+
+
+def cached(event_id: int, name: str, build, ttl_of) -> bytes:
+    """Return the cached bytes for (event, generation, name), or build and store them.
+
+    `build()` returns (payload bytes, context); `ttl_of(context)` says for how many seconds
+    the payload stays true (it must end when the earliest hold lapses). Redis being down
+    means building every time, never an error."""
+    try:
+        conn = redis()
+        generation = int(conn.get(generation_key(event_id)) or 0)
+        key = fragment_key(event_id, generation, name)
+        hit = conn.get(key)
+        if hit is not None:
+            return hit
+    except RedisError:
+        payload, _ = build()
+        return payload
+    payload, context = build()
+    ttl = ttl_of(context)
+    if ttl > 0:
+        try:
+            conn.set(key, payload, ex=ttl)
+        except RedisError:
+            pass
+    return payload

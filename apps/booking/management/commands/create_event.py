@@ -1,0 +1,51 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.booking import services
+from apps.booking.errors import BookingError
+
+
+class Command(BaseCommand):
+    help = "Create an on-sale event with a grid of seats."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--slug", required=True)
+        parser.add_argument("--name")
+        parser.add_argument("--venue", default="Main Hall")
+        parser.add_argument("--rows", type=int, required=True)
+        parser.add_argument("--seats-per-row", type=int, required=True)
+        parser.add_argument("--price", type=int, required=True, help="price of a seat in paise")
+        parser.add_argument("--starts-at", help="ISO datetime; default a month from now")
+        parser.add_argument("--sale-opens-at", help="ISO datetime; default now")
+        parser.add_argument("--max-per-buyer", type=int)
+        parser.add_argument("--hold-minutes", type=int)
+
+    def handle(self, *args, **opts):
+        def when(text, default):
+            if not text:
+                return default
+            value = parse_datetime(text)
+            if value is None:
+                raise CommandError(f"not an ISO datetime: {text}")
+            return value if timezone.is_aware(value) else timezone.make_aware(value)
+
+        now = timezone.now()
+        try:
+            event = services.create_event(
+                slug=opts["slug"],
+                name=opts["name"] or opts["slug"].replace("-", " ").title(),
+                venue=opts["venue"],
+                starts_at=when(opts["starts_at"], now + timedelta(days=30)),
+                sale_opens_at=when(opts["sale_opens_at"], now),
+                max_seats_per_buyer=opts["max_per_buyer"],
+                hold_minutes=opts["hold_minutes"],
+            )
+            count = services.generate_seat_grid(
+                event=event, seats_per_row=opts["seats_per_row"], tiers=[("Standard", opts["rows"], opts["price"])]
+            )
+        except BookingError as error:
+            raise CommandError(error.message) from None
+        self.stdout.write(self.style.SUCCESS(f"Created {event.slug} (id {event.id}) with {count} seats."))

@@ -1,0 +1,176 @@
+"""Buyer pages. Views parse input, call one service or selector, and render; booking
+errors become HTTP answers in `error_response` only."""
+
+import math
+from uuid import UUID
+
+from django.conf import settings
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.booking import inventory, selectors, services
+from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
+from apps.booking.forms import HoldForm
+from booking_site.middleware import wants_json
+
+
+def _event_or_404(slug: str):
+    event = selectors.event_by_slug(slug)
+    if event is None or event.status == event.Status.DRAFT:
+        raise Http404("No such event.")
+    return event
+
+
+def error_response(request, error: BookingError, *, event=None, form=None):
+    """The one mapping from a booking error to an HTTP answer."""
+    if wants_json(request):
+        body = {"error": error.code, "detail": error.message}
+        if isinstance(error, SeatsUnavailable):
+            body["unavailable"] = error.labels
+        return JsonResponse(body, status=error.status)
+    if event is not None:
+        return _render_seat_map(request, event, form=form, error=error, status=error.status)
+    return render(request, "booking/error.html", {"error": error}, status=error.status)
+
+
+@require_GET
+def event_list(request):
+    return render(request, "booking/event_list.html", {"events": selectors.events_listed()})
+
+
+@require_GET
+def event_detail(request, slug: str):
+    event = _event_or_404(slug)
+    return render(request, "booking/event_detail.html", {"event": event, "on_sale": event.is_on_sale()})
+
+
+def _seat_grid_html(event) -> str:
+    """The seat grid is the heavy part of the page: rendered once per inventory change
+    and served from Redis until the next change or the next hold lapse."""
+
+    def build():
+        now = timezone.now()
+        seat_map = selectors.seat_map(event, now)
+        html = render_to_string("booking/_seat_grid.html", {"seat_map": seat_map, "event": event})
+        return html.encode(), (seat_map, now)
+
+    def ttl_of(context):
+        seat_map, now = context
+        ttl = settings.INVENTORY_CACHE_SECONDS
+        if seat_map.next_change is not None:
+            ttl = min(ttl, math.ceil((seat_map.next_change - now).total_seconds()))
+        return ttl
+
+    return inventory.cached(event.id, "seatgrid", build, ttl_of).decode()
+
+
+def _render_seat_map(request, event, *, form=None, error=None, status=200):
+    context = {
+        "event": event,
+        "seat_grid": _seat_grid_html(event),
+        "form": form,
+        "error": error,
+        "chosen": set(form.seat_labels) if form is not None else set(),
+        "on_sale": event.is_on_sale(),
+    }
+    return render(request, "booking/seat_map.html", context, status=status)
+
+
+@require_GET
+def seat_map(request, slug: str):
+    return _render_seat_map(request, _event_or_404(slug))
+
+
+@require_POST
+def hold(request, slug: str):
+    event = _event_or_404(slug)
+    form = HoldForm(request.POST)
+    if not form.is_valid():
+        if wants_json(request):
+            return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
+        return _render_seat_map(request, event, form=form, status=400)
+    try:
+        result = services.hold_seats(
+            event=event,
+            seat_labels=form.seat_labels,
+            buyer_name=form.cleaned_data["name"],
+            buyer_email=form.cleaned_data["email"],
+            buyer_phone=form.cleaned_data["phone"],
+            session_ref=getattr(request, "visitor_id", ""),
+        )
+    except BookingError as error:
+        return error_response(request, error, event=event, form=form)
+    intent = result.intent
+    checkout_url = reverse("booking:checkout", args=[intent.id])
+    if wants_json(request):
+        return JsonResponse(
+            {
+                "intent": str(intent.id),
+                "expires_at": intent.expires_at.isoformat(),
+                "amount": intent.amount_paise,
+                "currency": intent.currency,
+                "checkout_url": checkout_url,
+            },
+            status=201 if result.created else 200,
+        )
+    return _see_other(checkout_url)
+
+
+def _see_other(url: str) -> HttpResponse:
+    response = HttpResponse(status=303)
+    response["Location"] = url
+    return response
+
+
+def _intent_or_404(intent_id: UUID):
+    intent = selectors.intent_for_checkout(intent_id)
+    if intent is None:
+        raise Http404("No such hold.")
+    return intent
+
+
+@require_GET
+def checkout(request, intent_id: UUID):
+    intent = _intent_or_404(intent_id)
+    if intent.status == intent.Status.CONFIRMED:
+        return redirect("booking:booking_detail_for_intent", intent_id=intent.id)
+    now = timezone.now()
+    context = {
+        "intent": intent,
+        "event": intent.event,
+        "seats": [link.seat for link in intent.intent_seats.all()],
+        "active": intent.is_active(now),
+        "seconds_left": max(0, int((intent.expires_at - now).total_seconds())),
+    }
+    return render(request, "booking/checkout.html", context)
+
+
+@require_POST
+def release(request, intent_id: UUID):
+    try:
+        services.release_intent(intent_id=intent_id)
+    except IntentNotFound as error:
+        return error_response(request, error)
+    intent = _intent_or_404(intent_id)
+    if wants_json(request):
+        return JsonResponse({"intent": str(intent.id), "status": intent.status})
+    return _see_other(reverse("booking:seat_map", args=[intent.event.slug]) + "?released=1")
+
+
+@require_GET
+def booking_for_intent(request, intent_id: UUID):
+    """Where a confirmed checkout lands until the payments app adds the signed ticket page."""
+    intent = _intent_or_404(intent_id)
+    booking = getattr(intent, "booking", None)
+    if booking is None:
+        return redirect("booking:checkout", intent_id=intent.id)
+    booking = selectors.booking_by_reference(booking.reference)
+    return render(
+        request,
+        "booking/booking_detail.html",
+        {"booking": booking, "event": booking.event, "seats": [b.seat for b in booking.booked_seats.all()]},
+    )

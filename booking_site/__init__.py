@@ -1,0 +1,5 @@
+"""Surge: a surge-safe event booking site."""
+
+from .celery import app as celery_app
+
+__all__ = ("celery_app",)

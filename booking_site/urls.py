@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from booking_site import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("", include("apps.booking.urls")),
+]

@@ -1,0 +1,27 @@
+import pytest
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from tests.factories import make_event
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Every test starts with an empty Redis database of its own (never the dev one)."""
+    assert settings.REDIS_URL.rstrip("/").rsplit("/", 1)[-1] not in ("", "0"), "tests must not use Redis db 0"
+    get_redis_connection("default").flushdb()
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _static_storage(settings):
+    # No collectstatic in tests: plain storage instead of the manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def event(db):
+    return make_event()

@@ -1,0 +1,26 @@
+"""Small factories: real rows through the real services."""
+
+import itertools
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.booking import services
+
+_counter = itertools.count(1)
+
+
+def make_event(*, rows: int = 4, seats_per_row: int = 10, price: int = 150000, **kwargs):
+    n = next(_counter)
+    event = services.create_event(
+        slug=kwargs.pop("slug", f"event-{n}-{timezone.now().strftime('%H%M%S%f')}"),
+        name=kwargs.pop("name", f"Event {n}"),
+        starts_at=kwargs.pop("starts_at", timezone.now() + timedelta(days=10)),
+        **kwargs,
+    )
+    services.generate_seat_grid(event=event, seats_per_row=seats_per_row, tiers=[("Standard", rows, price)])
+    return event
+
+
+def buyer(n: int = 1) -> dict:
+    return {"buyer_name": f"Buyer {n}", "buyer_email": f"buyer{n}@example.com", "buyer_phone": "+919876543210"}
