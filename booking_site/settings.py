@@ -149,3 +149,14 @@ LOGGING = {
 
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Razorpay -------------------------------------------------------------------
+# Production talks to Razorpay itself; development and tests point RAZORPAY_API_URL
+# and RAZORPAY_CHECKOUT_JS at the project's emulator (never enabled in production).
+RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="rzp_test_surgelocal")
+RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="surge-local-key-secret")
+RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="surge-local-webhook-secret")
+RAZORPAY_API_URL = env("RAZORPAY_API_URL", default="https://api.razorpay.com")
+RAZORPAY_CHECKOUT_JS = env("RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js")
+RAZORPAY_EMULATOR_WEBHOOK_URL = env("RAZORPAY_EMULATOR_WEBHOOK_URL", default=f"{SITE_URL}/payments/razorpay/webhook/")
+RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=DEBUG)
