@@ -13,15 +13,6 @@ def clean_redis():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _static_storage(settings):
-    # No collectstatic in tests: plain storage instead of the manifest.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def event(db):
     return make_event()

@@ -16,6 +16,7 @@ def make_event(*, rows: int = 4, seats_per_row: int = 10, price: int = 150000, *
         slug=kwargs.pop("slug", f"event-{n}-{timezone.now().strftime('%H%M%S%f')}"),
         name=kwargs.pop("name", f"Event {n}"),
         starts_at=kwargs.pop("starts_at", timezone.now() + timedelta(days=10)),
+        sale_opens_at=kwargs.pop("sale_opens_at", timezone.now() - timedelta(days=1)),
         **kwargs,
     )
     services.generate_seat_grid(event=event, seats_per_row=seats_per_row, tiers=[("Standard", rows, price)])

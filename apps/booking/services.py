@@ -180,11 +180,12 @@ def hold_seats(
     if not event.is_on_sale(now):
         raise NotOnSale()
 
-    seats = list(Seat.objects.filter(event=event, label__in=labels).select_related("section").order_by("id"))
+    seats = list(Seat.objects.filter(event=event, label__in=labels).select_related("section", "intent").order_by("id"))
     missing = set(labels) - {s.label for s in seats}
     if missing:
         raise UnknownSeats(missing)
-    taken = [s.label for s in seats if not s.is_free(now)]
+    # Seats this buyer already holds are not "taken": a repeated submit finds its intent below.
+    taken = [s.label for s in seats if not s.is_free(now) and not (s.intent and s.intent.buyer_email == email)]
     if taken:
         raise SeatsUnavailable(taken)
 

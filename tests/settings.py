@@ -1,4 +1,4 @@
-"""Test environment defaults, set before Django loads its settings.
+"""Test settings: environment defaults applied before the real settings load.
 
 Tests use real PostgreSQL (database test_<name>) and a Redis database of their own
 (15 by default), so a developer's running site keeps its data. A second checkout can
@@ -13,4 +13,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge")
 os.environ.setdefault("DB_POOL_MAX", "80")
 os.environ.setdefault("DB_POOL_TIMEOUT", "20")
-os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+
+from booking_site.settings import *  # noqa: E402, F403
+
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,168 @@
+"""Shared by the benchmarks: start the stack the production way, drive HTTP load, report figures.
+
+Benchmarks talk to the product over HTTP only; `manage.py` is used solely to set up test data
+(like an operator would) before the measured part begins.
+"""
+
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+@dataclass
+class Stats:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    def record(self, seconds: float, status: int) -> None:
+        self.latencies.append(seconds)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed if self.elapsed else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+    def line(self, baseline: "Stats | None" = None) -> str:
+        ratio = f"  {self.rate / baseline.rate:6.1%} of trivial" if baseline and baseline.rate else ""
+        codes = " ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
+        errs = (" errors " + " ".join(f"{k}:{v}" for k, v in self.errors.items())) if self.errors else ""
+        return (
+            f"{self.name:<34} {self.rate:8.1f} req/s  p50 {self.pct(50):7.2f} ms  p99 {self.pct(99):7.2f} ms"
+            f"{ratio}  [{codes}]{errs}"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "count": self.count,
+            "rate": round(self.rate, 2),
+            "p50_ms": round(self.pct(50), 3),
+            "p95_ms": round(self.pct(95), 3),
+            "p99_ms": round(self.pct(99), 3),
+            "statuses": self.statuses,
+            "errors": self.errors,
+        }
+
+
+async def drive(name: str, requests: int, concurrency: int, make_request) -> Stats:
+    """Run `requests` calls of `make_request(i)` (an awaitable returning a response) with `concurrency` in flight."""
+    stats = Stats(name)
+    counter = iter(range(requests))
+
+    async def worker():
+        for i in counter:
+            started = time.perf_counter()
+            try:
+                response = await make_request(i)
+            except httpx.HTTPError as error:
+                kind = type(error).__name__
+                stats.errors[kind] = stats.errors.get(kind, 0) + 1
+                continue
+            stats.record(time.perf_counter() - started, response.status_code)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    stats.elapsed = time.perf_counter() - began
+    return stats
+
+
+def client(base_url: str, **kwargs) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=kwargs.pop("max_connections", 64), max_keepalive_connections=64)
+    return httpx.AsyncClient(base_url=base_url, timeout=kwargs.pop("timeout", 30), limits=limits, **kwargs)
+
+
+async def trivial_baseline(base_url: str, requests: int, concurrency: int) -> Stats:
+    async with client(base_url) as http:
+        await drive("warm-up", min(200, requests), concurrency, lambda i: http.get("/healthz"))
+        return await drive("trivial view /healthz", requests, concurrency, lambda i: http.get("/healthz"))
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "booking_site.settings",
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge_bench"),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
+        "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(32)),
+        "DEBUG": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> str:
+    """Operator set-up (create events, migrate): not part of what is measured."""
+    done = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def ensure_database(env: dict[str, str]) -> None:
+    url = env["DATABASE_URL"]
+    if url.startswith("postgres"):
+        name = url.rsplit("/", 1)[-1]
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True, check=False)
+    manage("migrate", "--noinput", "-v0", env=env)
+    manage("collectstatic", "--noinput", "-v0", env=env)
+
+
+@contextmanager
+def web_server(env: dict[str, str], *, port: int, workers: int = 4, threads: int = 4):
+    """gunicorn the production way (Procfile's web), on a local port, stopped on exit."""
+    process = subprocess.Popen(
+        [PY, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"],
+        cwd=ROOT,
+        env={**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("gunicorn did not start")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def describe_machine() -> str:
+    return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

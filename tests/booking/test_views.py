@@ -1,0 +1,136 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from apps.booking import services
+from apps.booking.models import BookingIntent, Seat
+from tests.factories import buyer, make_event
+
+pytestmark = pytest.mark.django_db
+
+FORM = {"name": "Asha Rao", "email": "asha@example.com", "phone": "+91 98765 43210"}
+
+
+def hold_url(event):
+    return reverse("booking:hold", args=[event.slug])
+
+
+def test_pages_render(client, event):
+    assert event.name in client.get("/").content.decode()
+    page = client.get(f"/events/{event.slug}/")
+    assert page.status_code == 200 and "Choose seats" in page.content.decode()
+    seats = client.get(f"/events/{event.slug}/seats/")
+    body = seats.content.decode()
+    assert seats.status_code == 200
+    assert 'value="A-1"' in body and "<strong>40</strong> of 40 seats available" in body and "₹1,500" in body
+    assert client.get("/events/no-such-event/").status_code == 404
+
+
+def test_seat_map_is_cached_and_invalidated_on_change(
+    client, event, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    client.get(f"/events/{event.slug}/seats/")  # fills the cache
+    with django_assert_num_queries(1):  # only the event lookup; the grid comes from Redis
+        client.get(f"/events/{event.slug}/seats/")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.hold_seats(event=event, seat_labels=["A-1"], **buyer())
+    body = client.get(f"/events/{event.slug}/seats/").content.decode()
+    assert "<strong>39</strong> of 40 seats available" in body
+    assert 'value="A-1" disabled' in body
+
+
+def test_hold_redirects_to_checkout_with_countdown(client, event):
+    response = client.post(hold_url(event), {**FORM, "seat": ["A-1", "A-2"]})
+    assert response.status_code == 303
+    intent = BookingIntent.objects.get()
+    assert response["Location"] == f"/checkout/{intent.id}/"
+    page = client.get(response["Location"]).content.decode()
+    assert "A-1" in page and "A-2" in page and "₹3,000" in page and 'id="countdown"' in page
+
+
+def test_hold_conflict_answers_409_naming_seats(client, event):
+    services.hold_seats(event=event, seat_labels=["A-2"], **buyer(7))
+    response = client.post(hold_url(event), {**FORM, "seat": ["A-1", "A-2"]})
+    assert response.status_code == 409
+    assert "A-2" in response.content.decode()
+    json_response = client.post(hold_url(event), {**FORM, "seat": ["A-1", "A-2"]}, HTTP_ACCEPT="application/json")
+    assert json_response.status_code == 409 and json_response.json()["unavailable"] == ["A-2"]
+
+
+def test_hold_json(client, event):
+    response = client.post(hold_url(event), {**FORM, "seat": ["B-3"]}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 201
+    data = response.json()
+    assert data["amount"] == 150000 and data["intent"] and data["expires_at"]
+    again = client.post(hold_url(event), {**FORM, "seat": ["B-3"]}, HTTP_ACCEPT="application/json")
+    assert again.status_code == 200 and again.json()["intent"] == data["intent"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seat": ["Z-1"]},  # unknown seat
+        {"seat": ["A-1", "A-99"]},  # one unknown
+        {"seat": [f"A-{n}" for n in range(1, 9)]},  # more than the per-buyer limit
+        {"email": "not-an-email"},
+        {"phone": "call me"},
+        {"name": ""},
+        {"seat": []},
+        {"seat": ["<script>"]},
+    ],
+)
+def test_bad_hold_input_is_4xx_and_changes_nothing(client, event, change):
+    before = list(Seat.objects.order_by("id").values_list("status", "version"))
+    response = client.post(hold_url(event), {**FORM, "seat": ["A-1"], **change})
+    assert 400 <= response.status_code < 500
+    json_response = client.post(hold_url(event), {**FORM, "seat": ["A-1"], **change}, HTTP_ACCEPT="application/json")
+    assert 400 <= json_response.status_code < 500 and "error" in json_response.json()
+    assert BookingIntent.objects.count() == 0
+    assert list(Seat.objects.order_by("id").values_list("status", "version")) == before
+
+
+def test_seats_of_another_event_are_refused(client, event):
+    other = make_event(rows=6)  # has row F, which `event` (4 rows) lacks
+    response = client.post(hold_url(event), {**FORM, "seat": ["F-1"]})
+    assert response.status_code == 400
+    assert not Seat.objects.filter(event=other).exclude(status=Seat.Status.AVAILABLE).exists()
+
+
+def test_missing_csrf_token_is_403_and_changes_nothing(event):
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(hold_url(event), {**FORM, "seat": ["A-1"]})
+    assert response.status_code == 403
+    assert BookingIntent.objects.count() == 0
+
+
+def test_release_from_checkout(client, event):
+    client.post(hold_url(event), {**FORM, "seat": ["C-1"]})
+    intent = BookingIntent.objects.get()
+    response = client.post(f"/checkout/{intent.id}/release/")
+    assert response.status_code == 303
+    assert Seat.objects.get(event=event, label="C-1").status == Seat.Status.AVAILABLE
+    assert "expired" not in client.get(f"/checkout/{intent.id}/").content.decode().lower()
+
+
+def test_healthz_touches_nothing(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert response.content == b"ok"
+
+
+def test_readyz(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_names_redis_when_down(client, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2},
+        }
+    }
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["down"] == ["redis"]
+    assert response["Retry-After"]
