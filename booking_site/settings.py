@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "apps.booking",
+    "apps.payments",
 ]
 
 MIDDLEWARE = [
@@ -104,16 +105,33 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 EXPIRE_INTENTS_EVERY_SECONDS = env.float("EXPIRE_INTENTS_EVERY_SECONDS", default=15.0)
+RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "expire-intents": {
         "task": "apps.booking.tasks.expire_intents_task",
         "schedule": timedelta(seconds=EXPIRE_INTENTS_EVERY_SECONDS),
         "options": {"expires": EXPIRE_INTENTS_EVERY_SECONDS},
     },
+    "reconcile-payments": {
+        "task": "apps.payments.tasks.reconcile_payments",
+        "schedule": timedelta(seconds=RECONCILE_EVERY_SECONDS),
+        "options": {"expires": RECONCILE_EVERY_SECONDS},
+    },
 }
+# Separate queues, so a slow mail server or a stuck reconciliation never delays a confirmation.
+# The Procfile's worker consumes all of them; each can be scaled on its own.
+CELERY_TASK_ROUTES = {
+    "apps.payments.tasks.process_webhook_event": {"queue": "confirmations"},
+    "apps.payments.tasks.send_booking_confirmation": {"queue": "emails"},
+    "apps.payments.tasks.send_refund_notice": {"queue": "emails"},
+    "apps.payments.tasks.reconcile_payments": {"queue": "reconciliation"},
+    "apps.payments.tasks.reconcile_payment": {"queue": "reconciliation"},
+}
+CELERY_QUEUES_ALL = "default,confirmations,emails,reconciliation"
 
 # --- Booking rules ----------------------------------------------------------
 HOLD_MINUTES = env.int("HOLD_MINUTES", default=8)
+BOOKING_CHECKOUT_URL_NAME = "payments:checkout"  # where a hold sends the buyer
 MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
 
@@ -175,3 +193,8 @@ RAZORPAY_API_URL = env("RAZORPAY_API_URL", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS = env("RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js")
 RAZORPAY_EMULATOR_WEBHOOK_URL = env("RAZORPAY_EMULATOR_WEBHOOK_URL", default=f"{SITE_URL}/payments/razorpay/webhook/")
 RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=DEBUG)
+RAZORPAY_MAX_ATTEMPTS = env.int("RAZORPAY_MAX_ATTEMPTS", default=3)  # SDK retries connection errors/timeouts
+RAZORPAY_RETRY_DELAY = env.float("RAZORPAY_RETRY_DELAY", default=0.5)
+PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", default=5)
+RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=180)
+RECONCILE_GIVE_UP_HOURS = env.int("RECONCILE_GIVE_UP_HOURS", default=72)

@@ -13,6 +13,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge")
 os.environ.setdefault("DB_POOL_MAX", "80")
 os.environ.setdefault("DB_POOL_TIMEOUT", "20")
+os.environ.setdefault("RAZORPAY_API_URL", "http://127.0.0.1:9")  # nothing listens: payments tests start the emulator
+os.environ.setdefault("RAZORPAY_RETRY_DELAY", "0.05")
 
 from booking_site.settings import *  # noqa: E402, F403
 

@@ -9,7 +9,6 @@ urlpatterns = [
     path("events/<slug:slug>/", views.event_detail, name="event_detail"),
     path("events/<slug:slug>/seats/", views.seat_map, name="seat_map"),
     path("events/<slug:slug>/hold/", views.hold, name="hold"),
-    path("checkout/<uuid:intent_id>/", views.checkout, name="checkout"),
     path("checkout/<uuid:intent_id>/release/", views.release, name="release"),
-    path("checkout/<uuid:intent_id>/booking/", views.booking_for_intent, name="booking_detail_for_intent"),
+    path("bookings/<str:reference>/", views.ticket, name="ticket"),
 ]

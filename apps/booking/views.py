@@ -4,15 +4,16 @@ errors become HTTP answers in `error_response` only."""
 import math
 from uuid import UUID
 
+import segno
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.booking import inventory, selectors, services
+from apps.booking import inventory, links, selectors, services
 from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
 from apps.booking.forms import HoldForm
 from booking_site.middleware import wants_json
@@ -105,7 +106,7 @@ def hold(request, slug: str):
     except BookingError as error:
         return error_response(request, error, event=event, form=form)
     intent = result.intent
-    checkout_url = reverse("booking:checkout", args=[intent.id])
+    checkout_url = reverse(settings.BOOKING_CHECKOUT_URL_NAME, args=[intent.id])
     if wants_json(request):
         return JsonResponse(
             {
@@ -133,22 +134,6 @@ def _intent_or_404(intent_id: UUID):
     return intent
 
 
-@require_GET
-def checkout(request, intent_id: UUID):
-    intent = _intent_or_404(intent_id)
-    if intent.status == intent.Status.CONFIRMED:
-        return redirect("booking:booking_detail_for_intent", intent_id=intent.id)
-    now = timezone.now()
-    context = {
-        "intent": intent,
-        "event": intent.event,
-        "seats": [link.seat for link in intent.intent_seats.all()],
-        "active": intent.is_active(now),
-        "seconds_left": max(0, int((intent.expires_at - now).total_seconds())),
-    }
-    return render(request, "booking/checkout.html", context)
-
-
 @require_POST
 def release(request, intent_id: UUID):
     try:
@@ -162,15 +147,16 @@ def release(request, intent_id: UUID):
 
 
 @require_GET
-def booking_for_intent(request, intent_id: UUID):
-    """Where a confirmed checkout lands until the payments app adds the signed ticket page."""
-    intent = _intent_or_404(intent_id)
-    booking = getattr(intent, "booking", None)
+def ticket(request, reference: str):
+    """The ticket behind the signed link of the confirmation email: no login, the key is the proof."""
+    if not links.ticket_key_valid(reference, request.GET.get("key", "")):
+        raise Http404("No such booking.")
+    booking = selectors.booking_by_reference(reference)
     if booking is None:
-        return redirect("booking:checkout", intent_id=intent.id)
-    booking = selectors.booking_by_reference(booking.reference)
+        raise Http404("No such booking.")
+    qr = segno.make(booking.reference, error="m").svg_inline(scale=6, title=f"Booking {booking.reference}")
     return render(
         request,
         "booking/booking_detail.html",
-        {"booking": booking, "event": booking.event, "seats": [b.seat for b in booking.booked_seats.all()]},
+        {"booking": booking, "event": booking.event, "seats": [b.seat for b in booking.booked_seats.all()], "qr": qr},
     )

@@ -1,0 +1,78 @@
+"""Ops screens for money: payments, refunds, webhook log. Actions call services."""
+
+from django.contrib import admin, messages
+
+from apps.booking.errors import BookingError
+from apps.payments import gateway, services
+from apps.payments.models import Payment, Refund, WebhookEvent
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    extra = 0
+    can_delete = False
+    readonly_fields = ["refund_id", "amount_paise", "status", "reason", "last_error", "created_at"]
+    fields = readonly_fields
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "payment_id", "intent", "amount_paise", "status", "created_at", "last_checked_at"]
+    list_filter = ["status"]
+    search_fields = [
+        "order_id",
+        "payment_id",
+        "intent__buyer_email",
+        "intent__buyer_phone",
+        "intent__booking__reference",
+    ]
+    readonly_fields = [f.name for f in Payment._meta.fields]
+    inlines = [RefundInline]
+    actions = ["reprocess", "refund"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Re-process now (reconcile with Razorpay)")
+    def reprocess(self, request, queryset):
+        for payment in queryset:
+            try:
+                outcome = services.reconcile_payment(payment_id=payment.pk)
+            except (gateway.GatewayUnavailable, BookingError) as error:
+                self.message_user(request, f"{payment.order_id}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{payment.order_id}: {outcome}")
+
+    @admin.action(description="Refund in full (payments without a booking)")
+    def refund(self, request, queryset):
+        for payment in queryset:
+            try:
+                refund = services.refund_payment(payment_id=payment.pk, reason="refunded by ops")
+            except BookingError as error:
+                self.message_user(request, f"{payment.order_id}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{payment.order_id}: refund {refund.refund_id or 'requested'} ({refund.status})"
+                )
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["refund_id", "payment", "amount_paise", "status", "reason", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["refund_id", "payment__order_id", "payment__payment_id", "payment__intent__buyer_email"]
+    readonly_fields = [f.name for f in Refund._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "event_type", "order_id", "outcome", "deliveries", "received_at", "processed_at"]
+    list_filter = ["event_type", "outcome"]
+    search_fields = ["event_id", "order_id", "payment_id"]
+    readonly_fields = [f.name for f in WebhookEvent._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,105 @@
+"""Money records: one Payment per Razorpay order, every webhook received, every refund.
+
+Nothing here is ever deleted: failed, expired and refunded payments stay visible to ops."""
+
+from django.db import models
+from django.db.models import Q
+
+from apps.booking.models import BookingIntent
+
+
+class Payment(models.Model):
+    """A Razorpay order for one intent, and what became of the money paid against it."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Order created"
+        ATTEMPTED = "attempted", "Payment attempted"
+        AUTHORIZED = "authorized", "Authorized"
+        CAPTURED = "captured", "Captured"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    intent = models.OneToOneField(BookingIntent, on_delete=models.PROTECT, related_name="payment")
+    order_id = models.CharField(max_length=40, unique=True)
+    payment_id = models.CharField(max_length=40, blank=True, db_index=True)
+    amount_paise = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="INR")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CREATED)
+    error_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True, help_text="Last reconciliation against Razorpay.")
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="payment_status_valid",
+                condition=Q(status__in=["created", "attempted", "authorized", "captured", "failed", "refunded"]),
+            ),
+            models.CheckConstraint(name="payment_amount_positive", condition=Q(amount_paise__gte=100)),
+            models.CheckConstraint(name="payment_captured_has_id", condition=~Q(status="captured") | ~Q(payment_id="")),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="payment_status_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.status}"
+
+
+class Refund(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (not yet accepted by Razorpay)"
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    refund_id = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    amount_paise = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    reason = models.CharField(max_length=200)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="refund_status_valid", condition=Q(status__in=["requested", "pending", "processed", "failed"])
+            ),
+            models.CheckConstraint(name="refund_amount_positive", condition=Q(amount_paise__gte=100)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.refund_id or self.idempotency_key} {self.status}"
+
+
+class WebhookEvent(models.Model):
+    """Every webhook Razorpay delivered, once per X-Razorpay-Event-Id."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Acknowledged and ignored"
+        FAILED = "failed", "Failed (will retry)"
+
+    event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=40, db_index=True)
+    order_id = models.CharField(max_length=40, blank=True, db_index=True)
+    payment_id = models.CharField(max_length=40, blank=True, db_index=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    detail = models.CharField(max_length=300, blank=True)
+    deliveries = models.PositiveIntegerField(default=1, help_text="How many times Razorpay delivered it.")
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -1,0 +1,144 @@
+"""Checkout with the Razorpay modal, the verify callback and the webhook receiver."""
+
+import json
+import logging
+from uuid import UUID
+
+from django.conf import settings
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from kombu.exceptions import OperationalError as BrokerDown
+from redis.exceptions import RedisError
+
+from apps.booking import links
+from apps.booking import selectors as booking_selectors
+from apps.booking.errors import BookingError
+from apps.booking.views import error_response
+from apps.payments import gateway, services, tasks
+from apps.payments.errors import GatewayDown, SignatureInvalid
+from apps.payments.models import Payment
+
+logger = logging.getLogger(__name__)
+
+
+def _intent_or_404(intent_id: UUID):
+    intent = booking_selectors.intent_for_checkout(intent_id)
+    if intent is None:
+        raise Http404("No such hold.")
+    return intent
+
+
+@require_GET
+def checkout(request, intent_id: UUID):
+    intent = _intent_or_404(intent_id)
+    if intent.status == intent.Status.CONFIRMED:
+        return redirect(links.ticket_path(intent.booking.reference))
+    now = timezone.now()
+    active = intent.is_active(now)
+    payment = Payment.objects.filter(intent=intent).first()
+    gateway_error = None
+    if active and payment is None:
+        try:
+            payment = services.ensure_order(intent=intent)
+        except (gateway.GatewayUnavailable, gateway.GatewayRejected) as error:
+            logger.warning("order for intent %s not created: %s", intent.id, error)
+            gateway_error = GatewayDown.message
+    processing = payment is not None and payment.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED)
+    checkout_options = None
+    if active and payment is not None and not processing:
+        checkout_options = {
+            "key": settings.RAZORPAY_KEY_ID,
+            "amount": payment.amount_paise,
+            "currency": payment.currency,
+            "name": "Surge tickets",
+            "description": f"{intent.event.name}: {', '.join(link.seat.label for link in intent.intent_seats.all())}",
+            "order_id": payment.order_id,
+            "prefill": {"name": intent.buyer_name, "email": intent.buyer_email, "contact": intent.buyer_phone},
+            "notes": {"intent_id": str(intent.id)},
+            "theme": {"color": "#5a31f4"},
+        }
+    context = {
+        "intent": intent,
+        "event": intent.event,
+        "seats": [link.seat for link in intent.intent_seats.all()],
+        "active": active,
+        "seconds_left": max(0, int((intent.expires_at - now).total_seconds())),
+        "payment": payment,
+        "processing": processing,
+        "gateway_error": gateway_error,
+        "checkout_options": checkout_options,
+        "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
+        "start_url": reverse("payments:start", args=[intent.id]),
+        "verify_url": reverse("payments:verify", args=[intent.id]),
+        "refund_pending": intent.status == intent.Status.REFUNDED,
+    }
+    response = render(request, "booking/checkout.html", context, status=503 if gateway_error else 200)
+    if gateway_error:
+        response["Retry-After"] = "10"
+    return response
+
+
+@require_POST
+def start(request, intent_id: UUID):
+    """Pay was pressed: extend the hold once; the page moves its countdown."""
+    try:
+        expires_at = services.start_payment(intent_id=intent_id)
+    except BookingError as error:
+        return error_response(request, error)
+    seconds = max(0, int((expires_at - timezone.now()).total_seconds()))
+    return JsonResponse({"expires_at": expires_at.isoformat(), "seconds_left": seconds})
+
+
+@require_POST
+def verify(request, intent_id: UUID):
+    """The Checkout handler posts here; CSRF-protected like every form of ours."""
+    try:
+        settlement = services.verify_checkout(
+            intent_id=intent_id,
+            order_id=request.POST.get("razorpay_order_id", ""),
+            payment_id=request.POST.get("razorpay_payment_id", ""),
+            signature=request.POST.get("razorpay_signature", ""),
+        )
+    except SignatureInvalid as error:
+        return JsonResponse({"status": "invalid", "detail": error.message}, status=400)
+    except (gateway.GatewayUnavailable, gateway.GatewayRejected):
+        settlement = services.Settlement("pending")
+    except BookingError as error:
+        return error_response(request, error)
+    if settlement.outcome == "confirmed":
+        target = links.ticket_path(settlement.booking.reference)
+    else:
+        target = reverse("payments:checkout", args=[intent_id])
+    return JsonResponse({"status": settlement.outcome, "redirect": target})
+
+
+@csrf_exempt
+@require_POST
+def webhook(request):
+    """Verify, store once, hand to a task, answer at once. The raw body is what was signed."""
+    signature = request.headers.get("X-Razorpay-Signature", "")
+    event_id = request.headers.get("X-Razorpay-Event-Id", "")
+    try:
+        body = request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return HttpResponseBadRequest("body is not UTF-8")
+    if not signature or not gateway.webhook_signature_valid(body=body, signature=signature):
+        return HttpResponseBadRequest("invalid signature")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return HttpResponseBadRequest("malformed JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("event"), str) or not event_id:
+        return HttpResponseBadRequest("not a Razorpay event")
+    event, created = services.receive_webhook(event_id=event_id[:64], payload=payload)
+    if created:
+        try:
+            tasks.process_webhook_event.delay(event.pk)
+        except (BrokerDown, RedisError):
+            # Stored: reconciliation re-queues pending events, so acknowledging loses nothing.
+            logger.warning("broker down; webhook %s stored for later", event.event_id)
+    return JsonResponse({"status": "accepted" if created else "duplicate"})
