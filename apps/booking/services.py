@@ -128,32 +128,19 @@ def _lock_buyer(event_id: int, email: str) -> None:
     # SQLite (the newcomer fallback) runs IMMEDIATE transactions: writers are serial already.
 
 
-def _seats_owned_by_buyer(event_id: int, email: str, now: datetime) -> int:
-    held = IntentSeat.objects.filter(
-        intent__event_id=event_id,
-        intent__buyer_email=email,
-        intent__status=BookingIntent.Status.HELD,
-        intent__expires_at__gt=now,
-    ).count()
-    bought = BookedSeat.objects.filter(booking__event_id=event_id, booking__buyer_email=email).count()
-    return held + bought
-
-
-def _same_active_intent(event_id: int, email: str, seat_ids: set[int], now: datetime) -> BookingIntent | None:
-    """A repeated submit (double click, retry) of a hold the buyer already has."""
+def _buyer_holdings(event_id: int, email: str, now: datetime) -> tuple[dict[UUID, set[int]], int]:
+    """The buyer's live holds (intent -> seat ids) and how many seats they already bought."""
     rows = IntentSeat.objects.filter(
         intent__event_id=event_id,
         intent__buyer_email=email,
         intent__status=BookingIntent.Status.HELD,
         intent__expires_at__gt=now,
     ).values_list("intent_id", "seat_id")
-    by_intent: dict[UUID, set[int]] = {}
+    live: dict[UUID, set[int]] = {}
     for intent_id, seat_id in rows:
-        by_intent.setdefault(intent_id, set()).add(seat_id)
-    for intent_id, ids in by_intent.items():
-        if ids == seat_ids:
-            return BookingIntent.objects.get(pk=intent_id)
-    return None
+        live.setdefault(intent_id, set()).add(seat_id)
+    bought = BookedSeat.objects.filter(booking__event_id=event_id, booking__buyer_email=email).count()
+    return live, bought
 
 
 def hold_seats(
@@ -193,10 +180,11 @@ def hold_seats(
     expires_at = now + timedelta(minutes=event.hold_minutes)
     with transaction.atomic(durable=True):
         _lock_buyer(event.id, email)
-        existing = _same_active_intent(event.id, email, seat_ids, now)
-        if existing is not None:
-            return HoldResult(intent=existing, created=False)
-        already = _seats_owned_by_buyer(event.id, email, now)
+        live, bought = _buyer_holdings(event.id, email, now)
+        for intent_id, ids in live.items():
+            if ids == seat_ids:  # a repeated submit (double click, retry) of a hold they already have
+                return HoldResult(intent=BookingIntent.objects.get(pk=intent_id), created=False)
+        already = bought + sum(len(ids) for ids in live.values())
         if already + len(seats) > event.max_seats_per_buyer:
             raise LimitExceeded(event.max_seats_per_buyer, already)
 

@@ -1,0 +1,58 @@
+"""A buyer's whole journey in a real browser: event page → seat map → hold → pay in the modal → ticket."""
+
+import pytest
+
+from apps.booking.models import Booking, BookingIntent, Seat
+from apps.payments.models import Payment
+from tests.browser.conftest import shot
+from tests.factories import make_event
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def hold_two_seats(page, live_server, event):
+    page.goto(f"{live_server.url}/events/{event.slug}/")
+    shot(page, "journey-1-event")
+    page.get_by_role("link", name="Choose seats").click()
+    page.check('input[name="seat"][value="A-1"]', force=True)
+    page.check('input[name="seat"][value="A-2"]', force=True)
+    page.fill('input[name="name"]', "Asha Rao")
+    page.fill('input[name="email"]', "asha@example.com")
+    page.fill('input[name="phone"]', "+91 98765 43210")
+    shot(page, "journey-2-seat-map")
+    page.get_by_role("button", name="Hold seats").click()
+    page.wait_for_url("**/checkout/**")
+    assert page.locator("#countdown").is_visible()
+    shot(page, "journey-3-checkout")
+
+
+def test_buyer_pays_in_the_modal_and_gets_a_ticket(page, live_server, gateway_url):
+    event = make_event()
+    hold_two_seats(page, live_server, event)
+    page.get_by_role("button", name="Pay").click()
+    page.locator("#rzp-emu-pay-success").wait_for()
+    shot(page, "journey-4-modal")
+    page.locator("#rzp-emu-pay-success").click()
+    page.wait_for_url("**/bookings/**")
+    booking = Booking.objects.get()
+    assert booking.reference in page.content()
+    assert page.locator("svg").count() >= 1  # the QR code
+    shot(page, "journey-5-ticket")
+    assert set(Seat.objects.filter(event=event, label__in=["A-1", "A-2"]).values_list("status", flat=True)) == {"SOLD"}
+    assert Payment.objects.get().status == Payment.Status.CAPTURED
+
+
+def test_failed_payment_lets_the_buyer_retry(page, live_server, gateway_url):
+    event = make_event()
+    hold_two_seats(page, live_server, event)
+    page.get_by_role("button", name="Pay").click()
+    page.locator("#rzp-emu-pay-failure").click()
+    page.get_by_text("Payment failed").wait_for()
+    shot(page, "journey-6-failed")
+    assert not Booking.objects.exists()
+    assert BookingIntent.objects.get().status == BookingIntent.Status.HELD
+    # Try again: this time it succeeds.
+    page.get_by_role("button", name="Pay").click()
+    page.locator("#rzp-emu-pay-success").click()
+    page.wait_for_url("**/bookings/**")
+    assert Booking.objects.count() == 1
