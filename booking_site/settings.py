@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "apps.booking",
+    "razorpay_emulator",
 ]
 
 MIDDLEWARE = [
