@@ -1,0 +1,1 @@
+"""Razorpay emulator (placeholder docstring, completed below)."""
