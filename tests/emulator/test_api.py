@@ -1,5 +1,7 @@
 """Contract tests: the official `razorpay` SDK against the running emulator, as the app uses it."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import razorpay
 import requests
@@ -235,3 +237,18 @@ def test_late_payment_on_an_order_paid_meanwhile_stays_authorized(client, emulat
     emulator.pay(order["id"], outcome="success")
     wait_until(lambda: client.payment.fetch(late_id)["status"] == "authorized", timeout=5)
     assert client.order.fetch(order["id"])["amount_paid"] == 50000
+
+
+def test_concurrent_payments_on_one_order_capture_once(client, emulator, order):
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: emulator.pay(order["id"], outcome="success"), range(8)))
+    assert sorted(a.status_code for a in answers) == [200] + [400] * 7  # the order's lock serialises them
+    payments = client.order.payments(order["id"])["items"]
+    assert [p["status"] for p in payments] == ["captured"]
+    assert client.order.fetch(order["id"])["amount_paid"] == order["amount"]
+
+
+def test_control_api_allows_cross_origin_calls(emulator, order):
+    preflight = requests.options(f"{emulator.url}/_emulator/orders/{order['id']}/pay", timeout=5)
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
