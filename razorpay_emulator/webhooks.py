@@ -131,7 +131,10 @@ class Webhooks:
 
     def list_deliveries(self, params: dict[str, str]) -> dict[str, Any]:
         """Deliveries in the order they were queued, the last `count`, filtered by order, payment or event."""
-        count = min(int(params.get("count") or 100), 10_000)
+        raw_count = params.get("count") or "100"
+        if not raw_count.isdigit():
+            raise validation_error("count must be a whole number", "count")
+        count = min(max(int(raw_count), 1), 10_000)
         if params.get("order_id"):
             ids = self.store.r.lrange(self.store.key("order", params["order_id"], "deliveries"), -count, -1)
         else:
