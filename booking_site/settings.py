@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "apps.booking",
     "apps.payments",
+    "razorpay_emulator",  # dev/test stand-in for Razorpay; its command refuses to run unless enabled
 ]
 
 MIDDLEWARE = [

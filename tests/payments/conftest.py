@@ -36,10 +36,9 @@ def emulator(live_server, tmp_path_factory):
         REDIS_URL=EMULATOR_REDIS,
         RAZORPAY_EMULATOR_ENABLED="true",
         RAZORPAY_EMULATOR_WEBHOOK_URL=f"{live_server.url}/payments/razorpay/webhook/",
-        RAZORPAY_EMULATOR_RETRY_BASE="0.2",
     )
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "razorpay_emulator", "--port", str(port)],
+        [sys.executable, "manage.py", "razorpay_emulator", "--port", str(port), "--backoff-base", "0.2"],
         cwd=ROOT,
         env=env,
         stdout=log,
