@@ -48,8 +48,7 @@ def celery_worker(*, beat: bool = False, queues: str | None = None, tmp_path: Pa
         "--without-mingle",
         "--without-heartbeat",
     ]
-    if queues:
-        cmd += ["-Q", queues]
+    cmd += ["-Q", queues or settings.CELERY_QUEUES_ALL]
     if beat:
         cmd += ["-B", "--schedule", str(tmp_path / "beat-schedule")]
     process = subprocess.Popen(cmd, cwd=ROOT, env=product_env(**env), stdout=log, stderr=subprocess.STDOUT)
@@ -72,3 +71,41 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.2, what: str
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def web_server(*, tmp_path: Path, workers: int = 2, threads: int = 8, **env: str):
+    """gunicorn the production way (the Procfile's web), on a free port, against the test database."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=product_env(), check=True
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"],
+        cwd=ROOT,
+        env=product_env(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads), **env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(httpx, url), timeout=30, what="gunicorn")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def _answers(httpx, url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

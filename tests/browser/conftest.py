@@ -29,9 +29,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; our ORM calls in the test are still sync.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15000)

@@ -30,9 +30,11 @@ def test_buyer_pays_in_the_modal_and_gets_a_ticket(page, live_server, gateway_ur
     event = make_event()
     hold_two_seats(page, live_server, event)
     page.get_by_role("button", name="Pay").click()
-    page.locator("#rzp-emu-pay-success").wait_for()
+    page.frame_locator("#rzp-emu-frame").locator("#rzp-emu-pay-success").wait_for()
+    # Pressing Pay extended the hold once, and the countdown shows it (8 + 5 minutes).
+    page.wait_for_function("document.getElementById('countdown').textContent.startsWith('12:')")
     shot(page, "journey-4-modal")
-    page.locator("#rzp-emu-pay-success").click()
+    page.frame_locator("#rzp-emu-frame").locator("#rzp-emu-pay-success").click()
     page.wait_for_url("**/bookings/**")
     booking = Booking.objects.get()
     assert booking.reference in page.content()
@@ -46,13 +48,15 @@ def test_failed_payment_lets_the_buyer_retry(page, live_server, gateway_url):
     event = make_event()
     hold_two_seats(page, live_server, event)
     page.get_by_role("button", name="Pay").click()
-    page.locator("#rzp-emu-pay-failure").click()
+    page.frame_locator("#rzp-emu-frame").locator("#rzp-emu-pay-failure").click()
     page.get_by_text("Payment failed").wait_for()
     shot(page, "journey-6-failed")
     assert not Booking.objects.exists()
     assert BookingIntent.objects.get().status == BookingIntent.Status.HELD
-    # Try again: this time it succeeds.
+    # Close the modal (ondismiss), then try again: this time it succeeds.
+    page.frame_locator("#rzp-emu-frame").locator("#rzp-emu-close").click()
+    page.get_by_text("Payment cancelled").wait_for()
     page.get_by_role("button", name="Pay").click()
-    page.locator("#rzp-emu-pay-success").click()
+    page.frame_locator("#rzp-emu-frame").locator("#rzp-emu-pay-success").click()
     page.wait_for_url("**/bookings/**")
     assert Booking.objects.count() == 1

@@ -3,6 +3,7 @@
 import email
 import hashlib
 import hmac
+import re
 import threading
 import time
 from datetime import timedelta
@@ -20,7 +21,7 @@ from apps.payments import gateway, services
 from apps.payments.models import Payment, Refund, WebhookEvent
 from tests.factories import buyer, make_event
 from tests.payments.conftest import pay, signed_webhook, worker_env
-from tests.processes import celery_worker, wait_for
+from tests.processes import celery_worker, wait_for, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,7 +108,7 @@ def test_verify_callback_confirms_and_bad_signature_changes_nothing(gateway_url)
     assert Payment.objects.get().status == Payment.Status.CAPTURED
 
 
-def test_fifty_duplicate_webhooks_and_the_callback_race_to_one_booking(gateway_url, live_server, tmp_path):
+def test_fifty_duplicate_webhooks_and_the_callback_race_to_one_booking(gateway_url, tmp_path):
     event = make_event()
     intent, payment = held_order(event, ["C-1", "C-2"])
     # No automatic deliveries: this test delivers the same event itself, 50 times at once.
@@ -115,32 +116,39 @@ def test_fifty_duplicate_webhooks_and_the_callback_race_to_one_booking(gateway_u
     answer = pay(gateway_url, payment.order_id, "success")
     remote = gateway.fetch_payment(answer["razorpay_payment_id"])
     body, headers = signed_webhook("payment.captured", payment=remote)
-
     barrier = threading.Barrier(51)
     results = []
 
-    def deliver():
-        barrier.wait()
-        results.append(httpx.post(live_server.url + WEBHOOK, content=body, headers=headers, timeout=30).status_code)
-
-    def callback():
-        barrier.wait()
-        results.append(Client().post(f"/checkout/{intent.id}/pay/verify/", answer).status_code)
-
-    with celery_worker(
-        tmp_path=tmp_path,
-        queues="default,confirmations,emails",
-        **worker_env(gateway_url),
-        EMAIL_FILE_PATH=str(tmp_path / "mail"),
+    with (
+        web_server(tmp_path=tmp_path, RAZORPAY_API_URL=gateway_url) as site,
+        celery_worker(tmp_path=tmp_path, **worker_env(gateway_url), EMAIL_FILE_PATH=str(tmp_path / "mail")),
     ):
+        checkout = httpx.get(f"{site}/checkout/{intent.id}/", timeout=10)  # the buyer's page: CSRF cookie and token
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', checkout.text).group(1)
+        cookies = {"csrftoken": checkout.cookies["csrftoken"]}
+
+        def deliver():
+            barrier.wait()
+            results.append(httpx.post(site + WEBHOOK, content=body, headers=headers, timeout=30).status_code)
+
+        def callback():
+            barrier.wait()
+            verify = httpx.post(
+                f"{site}/checkout/{intent.id}/pay/verify/",
+                data=answer,
+                cookies=cookies,
+                timeout=30,
+                headers={"X-CSRFToken": token, "Accept": "application/json"},
+            )
+            results.append(verify.status_code)
+
         threads = [threading.Thread(target=deliver) for _ in range(50)] + [threading.Thread(target=callback)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(60)
-        assert results.count(200) == 51, results
-        event_row = WebhookEvent.objects.get()
-        assert event_row.deliveries == 50
+        assert results == [200] * 51, results
+        assert WebhookEvent.objects.get().deliveries == 50
         wait_for(lambda: WebhookEvent.objects.get().outcome == WebhookEvent.Outcome.PROCESSED, what="webhook task")
         wait_for(lambda: len(mails(tmp_path)) >= 1, what="confirmation email")
         time.sleep(1.5)  # room for a (wrong) second email to show up
