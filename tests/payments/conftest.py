@@ -64,6 +64,8 @@ def gateway_url(emulator, settings):
     """Point the app (this process: live server and direct service calls) at the emulator."""
     settings.RAZORPAY_API_URL = emulator
     settings.RAZORPAY_CHECKOUT_JS = f"{emulator}/v1/checkout.js"
+    # A clean emulator per test: no fault switches, no deliveries left over from another test.
+    httpx.post(f"{emulator}/_emulator/reset", timeout=5)
     httpx.post(f"{emulator}/_emulator/faults", json={"reset": True}, timeout=5)
     return emulator
 
