@@ -1,0 +1,737 @@
+"""The ticket drop: thousands of buyers through the whole flow, then the audit and a picture.
+
+    python -m bench.surge --start                       # 5,000 buyers, 1,000 seats, the production stack
+    python -m bench.surge --start --buyers 300 --seats 120 --ci   # the CI-sized run (under a minute)
+
+Each buyer is an independent browser (its own cookies) playing the real HTTP flow: event page →
+waiting room (polling its status as the page does) → seat map → hold of 1-4 seats (popular seats,
+any free ones, a retry after a conflict) → checkout (order created) → pay, fail, abandon or pay
+late through the emulator's scripted path → verify callback → ticket page.
+
+With --start it starts the stack the production way (gunicorn, Celery worker and beat, the
+Razorpay emulator) on a fresh database, creates the event with `manage.py create_event`
+(operator set-up, not measured) and measures only over HTTP. Afterwards it runs
+`audit_bookings`, prints every invariant and exits non-zero if any is broken. It writes the
+figures as JSON and draws a PNG timeline (matplotlib).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import httpx
+
+from bench.common import ROOT, Stats, bench_env, describe_machine, drive, ensure_database, manage
+
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+FREE_SEAT = re.compile(r'<label class="seat available"[^>]*><input type="checkbox" name="seat" value="([A-Z]+-\d+)"')
+CHECKOUT_OPTIONS = re.compile(r'<script id="checkout-options" type="application/json">(.*?)</script>', re.S)
+OUT = ROOT / "bench" / "out"
+
+
+# --- One buyer -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Buyer:
+    index: int
+    cookies: dict[str, str] = field(default_factory=dict)
+    ticket: int | None = None  # join sequence number the waiting room gave
+    admitted_at: float | None = None  # server's admission time (ms)
+    outcome: str = "pending"
+    intent: str | None = None
+
+    def header(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+
+    def absorb(self, response: httpx.Response) -> None:
+        for raw in response.headers.get_list("set-cookie"):
+            jar = SimpleCookie()
+            jar.load(raw)
+            for name, morsel in jar.items():
+                if morsel["max-age"] == "0" or not morsel.value:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+
+
+@dataclass
+class Run:
+    base: str
+    emulator: str
+    slug: str
+    args: argparse.Namespace
+    steps: dict[str, Stats] = field(default_factory=dict)
+    timeline: list[tuple[float, float, int]] = field(default_factory=list)  # (t, latency, status)
+    started: float = field(default_factory=time.perf_counter)
+    sold_out_at: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    inside_5xx: int = 0
+    timeouts: int = 0
+
+    def stats(self, step: str) -> Stats:
+        return self.steps.setdefault(step, Stats(step))
+
+    async def call(self, http: httpx.AsyncClient, buyer: Buyer, step: str, method: str, url: str, **kwargs):
+        headers = {**buyer.header(), **kwargs.pop("headers", {})}
+        began = time.perf_counter()
+        try:
+            response = await http.request(method, url, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            self.timeouts += 1
+            self.errors["timeout"] = self.errors.get("timeout", 0) + 1
+            raise
+        except httpx.HTTPError as error:
+            kind = type(error).__name__
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+            raise
+        latency = time.perf_counter() - began
+        self.stats(step).record(latency, response.status_code)
+        self.timeline.append((began - self.started, latency, response.status_code))
+        buyer.absorb(response)
+        if response.status_code >= 500:
+            self.errors[f"{step} {response.status_code}"] = self.errors.get(f"{step} {response.status_code}", 0) + 1
+            if buyer.admitted_at is not None or response.status_code != 503:
+                self.inside_5xx += 1
+        return response
+
+
+async def wait_in_line(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> bool:
+    """Poll the waiting room like its page does, until admitted (True) or the line ends (False)."""
+    await run.call(http, buyer, "queue page", "GET", f"/queue/{run.slug}/")
+    while True:
+        response = await run.call(
+            http, buyer, "queue status", "GET", f"/queue/{run.slug}/status", headers={"Accept": "application/json"}
+        )
+        if response.status_code == 429:
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+            continue
+        if response.status_code != 200:
+            await asyncio.sleep(1)
+            continue
+        status = response.json()
+        if buyer.ticket is None and status.get("ticket") is not None:
+            buyer.ticket = status["ticket"]
+        if status.get("state") == "admitted":
+            buyer.admitted_at = status.get("admitted_at") or time.time() * 1000
+            return True
+        if status.get("state") in ("sold_out", "closed"):
+            buyer.outcome = status["state"]
+            return False
+        await asyncio.sleep(min(5.0, status.get("poll_after_ms", 1000) / 1000))
+
+
+async def seat_page(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> httpx.Response | None:
+    """The seat map, going through the waiting room whenever the gate sends the buyer there."""
+    for _ in range(50):
+        response = await run.call(http, buyer, "seat page", "GET", f"/events/{run.slug}/seats/")
+        if response.status_code == 200:
+            return response
+        if response.status_code in (302, 303) and "/queue/" in response.headers.get("location", ""):
+            if not await wait_in_line(run, http, buyer):
+                return None
+            continue
+        if response.status_code in (429, 503):
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+            continue
+        return None
+    return None
+
+
+def choose(rng: random.Random, free: list[str], popular: bool) -> list[str]:
+    count = min(len(free), rng.choice([1, 1, 2, 2, 2, 3, 4]))
+    if popular:
+        return sorted(free[: max(count, 8)][:count]) if len(free) >= count else free
+    return rng.sample(free, count)
+
+
+async def one_buyer(run: Run, http: httpx.AsyncClient, index: int) -> Buyer:
+    rng = random.Random(index * 7919 + run.args.seed)
+    buyer = Buyer(index)
+    args = run.args
+    try:
+        await run.call(http, buyer, "event page", "GET", f"/events/{run.slug}/")
+        held = None
+        for _attempt in range(3):  # some retry after a conflict
+            page = await seat_page(run, http, buyer)
+            if page is None:
+                buyer.outcome = buyer.outcome if buyer.outcome != "pending" else "no seat page"
+                return buyer
+            free = FREE_SEAT.findall(page.text)
+            if not free:
+                buyer.outcome = "sold out"
+                return buyer
+            token = CSRF.search(page.text).group(1)
+            seats = choose(rng, free, rng.random() < args.popular_share)
+            response = await run.call(
+                http,
+                buyer,
+                "hold",
+                "POST",
+                f"/events/{run.slug}/hold/",
+                data={
+                    "seat": seats,
+                    "name": f"Buyer {index}",
+                    "email": f"buyer{index}@surge.test",
+                    "phone": "+919800000000",
+                    "csrfmiddlewaretoken": token,
+                },
+                headers={"Accept": "application/json", "Referer": run.base + "/"},
+            )
+            if response.status_code in (200, 201):
+                held = response.json()
+                break
+            if response.status_code == 429:
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+            elif response.status_code != 409:
+                buyer.outcome = f"hold {response.status_code}"
+                return buyer
+        if held is None:
+            buyer.outcome = "lost every seat"
+            return buyer
+        buyer.intent = held["intent"]
+        checkout = await run.call(http, buyer, "checkout page", "GET", held["checkout_url"])
+        found = CHECKOUT_OPTIONS.search(checkout.text)
+        if checkout.status_code != 200 or not found:
+            buyer.outcome = f"checkout {checkout.status_code}"
+            return buyer
+        order_id = json.loads(found.group(1))["order_id"]
+        token = CSRF.search(checkout.text).group(1)
+        form_headers = {"X-CSRFToken": token, "Accept": "application/json", "Referer": run.base + "/"}
+        roll = rng.random()
+        if roll < args.abandon_share:
+            if rng.random() < 0.5:  # half press "release", half just walk away
+                await run.call(
+                    http, buyer, "release", "POST", f"/checkout/{buyer.intent}/release/", headers=form_headers
+                )
+            buyer.outcome = "abandoned"
+            return buyer
+        await run.call(http, buyer, "pay start", "POST", f"/checkout/{buyer.intent}/pay/start/", headers=form_headers)
+        roll -= args.abandon_share
+        if roll < args.fail_share:
+            await emulator_pay(run, order_id, "failure")
+            if rng.random() < 0.5:
+                await run.call(
+                    http, buyer, "release", "POST", f"/checkout/{buyer.intent}/release/", headers=form_headers
+                )
+            buyer.outcome = "payment failed"
+            return buyer
+        roll -= args.fail_share
+        if roll < args.late_share:
+            await emulator_pay(run, order_id, "late", delay_seconds=args.late_delay)
+            buyer.outcome = "paid late"
+            return buyer
+        answer = await emulator_pay(run, order_id, "success")
+        verify = await run.call(
+            http, buyer, "verify", "POST", f"/checkout/{buyer.intent}/pay/verify/", data=answer, headers=form_headers
+        )
+        result = verify.json() if verify.status_code == 200 else {}
+        if result.get("status") == "confirmed":
+            await run.call(http, buyer, "ticket page", "GET", result["redirect"])
+            buyer.outcome = "confirmed"
+            if run.sold_out_at is None and not FREE_SEAT.search(page.text):
+                run.sold_out_at = time.perf_counter() - run.started
+        else:
+            buyer.outcome = f"verify {result.get('status', verify.status_code)}"
+    except httpx.HTTPError:
+        buyer.outcome = "http error"
+    return buyer
+
+
+_emulator_client: httpx.AsyncClient | None = None
+
+
+async def emulator_pay(run: Run, order_id: str, outcome: str, **extra) -> dict:
+    """What the Checkout modal does when the buyer pays (the emulator's scripted path)."""
+    response = await _emulator_client.post(f"/_emulator/orders/{order_id}/pay", json={"outcome": outcome, **extra})
+    return response.json()
+
+
+# --- Sampling --------------------------------------------------------------------------------------
+
+
+async def sample(run: Run, env: dict[str, str], event_id: int, stop: asyncio.Event, samples: list[dict]) -> None:
+    """Every 0.5 s: people waiting and inside (Redis), seats held and sold, PostgreSQL connections."""
+    import psycopg
+    import redis
+
+    db_name = env["DATABASE_URL"].rsplit("/", 1)[-1]
+    r = redis.Redis.from_url(env["REDIS_URL"])
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db_name}", autocommit=True) as db:
+        while not stop.is_set():
+            t = time.perf_counter() - run.started
+            connections = db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [db_name]
+            ).fetchone()[0]
+            held, sold = db.execute(
+                "SELECT count(*) FILTER (WHERE status = 'HELD' AND hold_expires_at > now()), "
+                "count(*) FILTER (WHERE status = 'SOLD') FROM booking_seat WHERE event_id = %s",
+                [event_id],
+            ).fetchone()
+            samples.append(
+                {
+                    "t": round(t, 2),
+                    "waiting": r.zcard(f"wr:{{{event_id}}}:line"),
+                    "inside": r.zcard(f"wr:{{{event_id}}}:inside"),
+                    "held": held,
+                    "sold": sold,
+                    "pg_connections": connections,
+                }
+            )
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+
+
+# --- The stack ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def process(name: str, cmd: list[str], env: dict[str, str], logs: Path):
+    log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def wait_http(url: str, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def pool_total(args) -> int:
+    """The configured ceiling of PostgreSQL connections: every process's pool at its maximum."""
+    celery_processes = args.celery_concurrency + 1  # prefork children + the main process (beat is separate)
+    return (args.workers + celery_processes + 1) * args.pool_max
+
+
+@contextmanager
+def stack(args, logs: Path):
+    """web (gunicorn), Celery worker and beat, and the emulator: the Procfile's way, on local ports."""
+    web_port, emulator_port = args.port, args.port + 1
+    base, emulator = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{emulator_port}"
+    env = bench_env(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        REDIS_URL=args.redis_url,
+        DB_POOL_MAX=str(args.pool_max),
+        DB_POOL_TIMEOUT="5",
+        SITE_URL=base,
+        RAZORPAY_API_URL=emulator,
+        RAZORPAY_CHECKOUT_JS=f"{emulator}/v1/checkout.js",
+        RAZORPAY_EMULATOR_ENABLED="true",
+        RAZORPAY_EMULATOR_WEBHOOK_URL=f"{base}/payments/razorpay/webhook/",
+        EXPIRE_INTENTS_EVERY_SECONDS="2",
+        RECONCILE_AFTER_SECONDS="15",
+        RECONCILE_EVERY_SECONDS="5",
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(logs / "mail"),
+        BIND=f"127.0.0.1:{web_port}",
+        WEB_CONCURRENCY=str(args.workers),
+        GUNICORN_THREADS=str(args.threads),
+    )
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=False)
+    ensure_database(env)
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    emulator_env = {**env, "REDIS_URL": args.emulator_redis_url}
+    redis.Redis.from_url(args.emulator_redis_url).flushdb()
+    with ExitStack() as stack_:
+        stack_.enter_context(
+            process(
+                "emulator",
+                [sys.executable, "manage.py", "razorpay_emulator", "--port", str(emulator_port), "--workers", "1"],
+                emulator_env,
+                logs,
+            )
+        )
+        stack_.enter_context(
+            process(
+                "web",
+                [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"],
+                env,
+                logs,
+            )
+        )
+        stack_.enter_context(
+            process(
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "booking_site",
+                    "worker",
+                    "--loglevel",
+                    "WARNING",
+                    "--concurrency",
+                    str(args.celery_concurrency),
+                    "-Q",
+                    "default,confirmations,emails,reconciliation",
+                ],
+                env,
+                logs,
+            )
+        )
+        stack_.enter_context(
+            process(
+                "beat",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "booking_site",
+                    "beat",
+                    "--loglevel",
+                    "WARNING",
+                    "--schedule",
+                    str(logs / "beat-schedule"),
+                ],
+                env,
+                logs,
+            )
+        )
+        wait_http(f"{emulator}/_emulator/health")
+        wait_http(f"{base}/healthz")
+        yield env, base, emulator
+
+
+# --- Figures -------------------------------------------------------------------------------------------
+
+
+def out_of_order_share(buyers: list[Buyer]) -> float:
+    """Share of admitted buyers let in while someone who joined before them was still waiting."""
+    admitted = [b for b in buyers if b.ticket is not None and b.admitted_at is not None]
+    if not admitted:
+        return 0.0
+    admitted.sort(key=lambda b: b.admitted_at, reverse=True)
+    out_of_order, lowest_later, i = 0, float("inf"), 0
+    while i < len(admitted):
+        j = i
+        while j < len(admitted) and admitted[j].admitted_at == admitted[i].admitted_at:
+            j += 1
+        batch = admitted[i:j]
+        out_of_order += sum(1 for b in batch if b.ticket > lowest_later)
+        lowest_later = min(lowest_later, *(b.ticket for b in batch))
+        i = j
+    return out_of_order / len(admitted)
+
+
+def draw(samples: list[dict], run: Run, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = [s["t"] for s in samples]
+    fig, (people, seats, latency) = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    people.plot(t, [s["waiting"] for s in samples], label="waiting")
+    people.plot(t, [s["inside"] for s in samples], label="inside")
+    people.set_ylabel("people")
+    people.legend(loc="upper right")
+    seats.plot(t, [s["held"] for s in samples], label="seats held")
+    seats.plot(t, [s["sold"] for s in samples], label="seats sold")
+    seats.plot(t, [s["pg_connections"] for s in samples], label="PostgreSQL connections", linestyle=":")
+    seats.set_ylabel("seats / connections")
+    seats.legend(loc="upper left")
+    buckets: dict[int, list[float]] = {}
+    for began, seconds, _status in run.timeline:
+        buckets.setdefault(int(began), []).append(seconds * 1000)
+    xs = sorted(buckets)
+    p50 = [sorted(buckets[x])[len(buckets[x]) // 2] for x in xs]
+    p95 = [sorted(buckets[x])[int(len(buckets[x]) * 0.95)] for x in xs]
+    latency.plot(xs, p50, label="p50")
+    latency.plot(xs, p95, label="p95")
+    latency.set_ylabel("request latency (ms)")
+    latency.set_xlabel("seconds since the drop opened")
+    latency.legend(loc="upper right")
+    fig.suptitle(f"Ticket drop: {run.args.buyers:,} buyers, {run.args.seats:,} seats")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) -> Stats:
+    """Whole buyers (seat page + hold) per second on an event without a waiting room."""
+    from bench.holds import seat_label
+
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+        async def whole_buyer(i):
+            page = await http.get(f"/events/{slug}/seats/", headers={"Cookie": ""})
+            token = CSRF.search(page.text).group(1)
+            cookie = page.cookies.get("csrftoken")
+            return await http.post(
+                f"/events/{slug}/hold/",
+                data={
+                    "seat": seat_label(i),
+                    "name": "W",
+                    "email": f"w{i}@surge.test",
+                    "phone": "+919800000000",
+                    "csrfmiddlewaretoken": token,
+                },
+                headers={"Accept": "application/json", "Cookie": f"csrftoken={cookie}", "Referer": base + "/"},
+            )
+
+        return await drive("whole buyer (seat page + hold)", buyers, concurrency, whole_buyer)
+
+
+async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer], list[dict], float]:
+    global _emulator_client
+    args = run.args
+    _emulator_client = httpx.AsyncClient(base_url=run.emulator, timeout=30)
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+    samples: list[dict] = []
+    stop = asyncio.Event()
+    async with httpx.AsyncClient(base_url=run.base, timeout=args.timeout, limits=limits) as http:
+        run.started = time.perf_counter()
+        sampler = asyncio.create_task(sample(run, env, event_id, stop, samples))
+        arrival = random.Random(args.seed)
+        offsets = sorted(arrival.uniform(0, args.arrival_seconds) for _ in range(args.buyers))
+
+        async def arrive(i: int) -> Buyer:
+            await asyncio.sleep(offsets[i])
+            return await one_buyer(run, http, i)
+
+        buyers = await asyncio.gather(*(arrive(i) for i in range(args.buyers)))
+        flow_seconds = time.perf_counter() - run.started
+        # Let late payments land and their webhooks (or reconciliation) finish before the audit.
+        if any(b.outcome == "paid late" for b in buyers):
+            await asyncio.sleep(args.late_delay + 8)
+        await asyncio.sleep(3)
+        stop.set()
+        await sampler
+    await _emulator_client.aclose()
+    return buyers, samples, flow_seconds
+
+
+def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: Stats, audit: dict, audit_ok: bool):
+    args = run.args
+    outcomes: dict[str, int] = {}
+    for b in buyers:
+        outcomes[b.outcome] = outcomes.get(b.outcome, 0) + 1
+    holds = run.stats("hold")
+    holds_ok = holds.statuses.get(201, 0) + holds.statuses.get(200, 0)
+    confirmed = outcomes.get("confirmed", 0)
+    requests = sum(s.count for s in run.steps.values())
+    sold_out = next((s["t"] for s in samples if s["sold"] >= args.seats), None)
+    status_codes: dict[int, int] = {}
+    for stats in run.steps.values():
+        for code, n in stats.statuses.items():
+            status_codes[code] = status_codes.get(code, 0) + n
+    fifth = sum(n for code, n in status_codes.items() if code >= 500)
+    figures = {
+        "machine": describe_machine(),
+        "buyers": args.buyers,
+        "seats": args.seats,
+        "capacity": args.capacity,
+        "rate_per_minute": args.rate,
+        "flow_seconds": round(flow_seconds, 2),
+        "time_to_sell_out_seconds": sold_out,
+        "holds": holds_ok,
+        "holds_per_second": round(holds_ok / flow_seconds, 2),
+        "confirmed_bookings": confirmed,
+        "confirmed_per_second": round(confirmed / flow_seconds, 2),
+        "requests": requests,
+        "requests_per_second": round(requests / flow_seconds, 2),
+        "trivial_rps": round(baseline.rate, 1),
+        "whole_buyer_rps": round(capacity.rate, 1),
+        "whole_buyer_ratio": round(capacity.rate / baseline.rate, 3) if baseline.rate else None,
+        "steps": {name: stats.as_dict() for name, stats in run.steps.items()},
+        "status_codes": status_codes,
+        "expected_conflicts_409": status_codes.get(409, 0),
+        "waiting_room_429": status_codes.get(429, 0),
+        "errors_5xx": fifth,
+        "errors_5xx_inside": run.inside_5xx,
+        "timeouts": run.timeouts,
+        "errors": run.errors,
+        "outcomes": outcomes,
+        "fairness_out_of_order_share": round(out_of_order_share(buyers), 5),
+        "pg_connections_peak": max((s["pg_connections"] for s in samples), default=0),
+        "pg_pool_total": pool_total(args),
+        "audit": audit,
+        "audit_clean": audit_ok,
+    }
+    print(
+        f"\n{describe_machine()}: {args.buyers:,} buyers, {args.seats:,} seats, capacity {args.capacity}, "
+        f"rate {args.rate}/min"
+    )
+    print(baseline.line())
+    print(capacity.line(baseline))
+    for stats in run.steps.values():
+        print(stats.line(baseline))
+    print(f"\nsold out after          {sold_out} s" if sold_out else "\nnot sold out")
+    print(
+        f"holds                   {holds_ok} ({figures['holds_per_second']}/s), confirmed {confirmed} "
+        f"({figures['confirmed_per_second']}/s), requests {requests} ({figures['requests_per_second']}/s)"
+    )
+    print(
+        f"status codes            {dict(sorted(status_codes.items()))}; timeouts {run.timeouts}; "
+        f"5xx for buyers inside {run.inside_5xx}"
+    )
+    print(f"outcomes                {outcomes}")
+    print(f"admitted out of order   {figures['fairness_out_of_order_share']:.3%}")
+    print(f"PostgreSQL connections  peak {figures['pg_connections_peak']} (pool total {figures['pg_pool_total']})")
+    print("audit:")
+    for name, count in audit.items():
+        print(f"  {count:>6}  {name}")
+    print("audit clean" if audit_ok else "AUDIT FAILED")
+    return figures
+
+
+def run_audit(env: dict[str, str], run: Run, event_id: int) -> tuple[dict, bool]:
+    done = subprocess.run(
+        [sys.executable, "manage.py", "audit_bookings", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        audit = json.loads(done.stdout.strip().splitlines()[0])
+    except (IndexError, ValueError):
+        audit = {"audit did not run": 1}
+    audit["queue slots leaked"] = leaked_slots(env, event_id)
+    return audit, done.returncode == 0 and audit["queue slots leaked"] == 0
+
+
+def leaked_slots(env: dict[str, str], event_id: int) -> int:
+    """Visitors still counted inside although their hold ended (confirmed, released, expired, refunded)."""
+    import psycopg
+    import redis
+
+    r = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
+    inside = set(r.zrangebyscore(f"wr:{{{event_id}}}:inside", time.time() * 1000, "+inf"))
+    if not inside:
+        return 0
+    db_name = env["DATABASE_URL"].rsplit("/", 1)[-1]
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db_name}") as db:
+        rows = db.execute(
+            "SELECT session_ref, bool_or(status = 'HELD' AND expires_at > now()) FROM booking_bookingintent "
+            "WHERE event_id = %s AND session_ref <> '' GROUP BY session_ref",
+            [event_id],
+        ).fetchall()
+    ended_only = {ref for ref, live in rows if not live}
+    return len(inside & ended_only)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--start", action="store_true", help="start the stack (required for now)")
+    parser.add_argument("--buyers", type=int, default=5000)
+    parser.add_argument("--seats", type=int, default=1000)
+    parser.add_argument("--seats-per-row", type=int, default=25)
+    parser.add_argument("--capacity", type=int, default=150, help="buyers inside at once")
+    parser.add_argument("--rate", type=int, default=1200, help="buyers admitted per minute")
+    parser.add_argument("--arrival-seconds", type=float, default=5.0, help="the surge arrives within this window")
+    parser.add_argument("--popular-share", type=float, default=0.3)
+    parser.add_argument("--fail-share", type=float, default=0.08)
+    parser.add_argument("--abandon-share", type=float, default=0.08)
+    parser.add_argument("--late-share", type=float, default=0.04)
+    parser.add_argument("--late-delay", type=float, default=5.0)
+    parser.add_argument("--hold-minutes", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--pool-max", type=int, default=4, help="DB_POOL_MAX per process")
+    parser.add_argument("--celery-concurrency", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=200, help="HTTP connections the load generator keeps")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--database", default="surge_drop")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--emulator-redis-url", default="redis://127.0.0.1:6379/10")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default=str(OUT), help="folder for surge.json, surge.png and logs")
+    args = parser.parse_args()
+    if not args.start:
+        parser.error("--start is required: the benchmark starts its own stack")
+    out = Path(args.out)
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    rows = -(-args.seats // args.seats_per_row)
+    with stack(args, logs) as (env, base, emulator):
+        stamp = time.strftime("%H%M%S")
+        slug, capacity_slug = f"drop-{stamp}", f"capacity-{stamp}"
+        created = manage(
+            "create_event",
+            "--slug",
+            slug,
+            "--rows",
+            str(rows),
+            "--seats-per-row",
+            str(args.seats_per_row),
+            "--price",
+            "150000",
+            "--max-per-buyer",
+            "4",
+            "--hold-minutes",
+            str(args.hold_minutes),
+            "--capacity",
+            str(args.capacity),
+            "--rate",
+            str(args.rate),
+            env=env,
+        )
+        event_id = int(re.search(r"\(id (\d+)\)", created).group(1))
+        manage(
+            "create_event",
+            "--slug",
+            capacity_slug,
+            "--rows",
+            str(args.buyers // 50 + 2),
+            "--seats-per-row",
+            "50",
+            "--price",
+            "100000",
+            "--max-per-buyer",
+            "4",
+            "--no-waiting-room",
+            env=env,
+        )
+        if args.seats % args.seats_per_row:
+            args.seats = rows * args.seats_per_row
+        from bench.common import trivial_baseline
+
+        baseline = asyncio.run(trivial_baseline(base, 2000, 32))
+        capacity = asyncio.run(capacity_phase(base, capacity_slug, min(args.buyers, 1000), 32))
+        run = Run(base=base, emulator=emulator, slug=slug, args=args)
+        buyers, samples, flow_seconds = asyncio.run(drop(run, env, event_id))
+        audit, audit_ok = run_audit(env, run, event_id)
+        figures = report(run, buyers, samples, flow_seconds, baseline, capacity, audit, audit_ok)
+    figures["samples"] = samples
+    (out / "surge.json").write_text(json.dumps(figures, indent=2))
+    draw(samples, run, out / "surge.png")
+    print(f"\nwrote {out / 'surge.json'} and {out / 'surge.png'}")
+    healthy = audit_ok and run.inside_5xx == 0 and run.timeouts == 0
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
