@@ -127,7 +127,7 @@ def _see_other(url: str) -> HttpResponse:
     return response
 
 
-def _intent_or_404(intent_id: UUID):
+def intent_or_404(intent_id: UUID):
     intent = selectors.intent_for_checkout(intent_id)
     if intent is None:
         raise Http404("No such hold.")
@@ -140,7 +140,7 @@ def release(request, intent_id: UUID):
         services.release_intent(intent_id=intent_id)
     except IntentNotFound as error:
         return error_response(request, error)
-    intent = _intent_or_404(intent_id)
+    intent = intent_or_404(intent_id)
     if wants_json(request):
         return JsonResponse({"intent": str(intent.id), "status": intent.status})
     return _see_other(reverse("booking:seat_map", args=[intent.event.slug]) + "?released=1")

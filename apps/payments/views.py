@@ -5,7 +5,7 @@ import logging
 from uuid import UUID
 
 from django.conf import settings
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -15,9 +15,8 @@ from kombu.exceptions import OperationalError as BrokerDown
 from redis.exceptions import RedisError
 
 from apps.booking import links
-from apps.booking import selectors as booking_selectors
 from apps.booking.errors import BookingError
-from apps.booking.views import error_response
+from apps.booking.views import error_response, intent_or_404
 from apps.payments import gateway, services, tasks
 from apps.payments.errors import GatewayDown, SignatureInvalid
 from apps.payments.models import Payment
@@ -25,16 +24,9 @@ from apps.payments.models import Payment
 logger = logging.getLogger(__name__)
 
 
-def _intent_or_404(intent_id: UUID):
-    intent = booking_selectors.intent_for_checkout(intent_id)
-    if intent is None:
-        raise Http404("No such hold.")
-    return intent
-
-
 @require_GET
 def checkout(request, intent_id: UUID):
-    intent = _intent_or_404(intent_id)
+    intent = intent_or_404(intent_id)
     if intent.status == intent.Status.CONFIRMED:
         return redirect(links.ticket_path(intent.booking.reference))
     now = timezone.now()
