@@ -122,7 +122,7 @@ async def wait_in_line(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> bool:
         status = response.json()
         if buyer.ticket is None and status.get("ticket") is not None:
             buyer.ticket = status["ticket"]
-        if status.get("state") == "admitted":
+        if status.get("state") in ("admitted", "open"):
             buyer.admitted_at = status.get("admitted_at") or time.time() * 1000
             return True
         if status.get("state") in ("sold_out", "closed"):
@@ -349,6 +349,11 @@ def stack(args, logs: Path):
         RECONCILE_EVERY_SECONDS="5",
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(logs / "mail"),
+        # Every simulated buyer comes from 127.0.0.1: per-IP limits would throttle them all as one.
+        WR_JOIN_PER_IP_PER_MINUTE="10000000",
+        WR_JOIN_PER_IP_BURST="1000000",
+        WR_HOLD_PER_IP_PER_MINUTE="10000000",
+        WR_HOLD_PER_IP_BURST="1000000",
         BIND=f"127.0.0.1:{web_port}",
         WEB_CONCURRENCY=str(args.workers),
         GUNICORN_THREADS=str(args.threads),
