@@ -46,7 +46,7 @@ OUT = ROOT / "bench" / "out"
 class Buyer:
     index: int
     cookies: dict[str, str] = field(default_factory=dict)
-    ticket: int | None = None  # join sequence number the waiting room gave
+    ticket: int | None = None  # the arrival number the waiting room gave (its join order)
     admitted_at: float | None = None  # server's admission time (ms)
     outcome: str = "pending"
     intent: str | None = None
@@ -120,8 +120,8 @@ async def wait_in_line(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> bool:
             await asyncio.sleep(1)
             continue
         status = response.json()
-        if buyer.ticket is None and status.get("ticket") is not None:
-            buyer.ticket = status["ticket"]
+        if buyer.ticket is None and isinstance(status.get("arrival"), int):
+            buyer.ticket = status["arrival"]
         if status.get("state") in ("admitted", "open"):
             buyer.admitted_at = status.get("admitted_at") or time.time() * 1000
             return True
@@ -430,11 +430,11 @@ def stack(args, logs: Path):
 # --- Figures -------------------------------------------------------------------------------------------
 
 
-def out_of_order_share(buyers: list[Buyer]) -> float:
+def out_of_order_share(buyers: list[Buyer]) -> float | None:
     """Share of admitted buyers let in while someone who joined before them was still waiting."""
     admitted = [b for b in buyers if b.ticket is not None and b.admitted_at is not None]
     if not admitted:
-        return 0.0
+        return None
     admitted.sort(key=lambda b: b.admitted_at, reverse=True)
     out_of_order, lowest_later, i = 0, float("inf"), 0
     while i < len(admitted):
@@ -576,7 +576,7 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
         "timeouts": run.timeouts,
         "errors": run.errors,
         "outcomes": outcomes,
-        "fairness_out_of_order_share": round(out_of_order_share(buyers), 5),
+        "fairness_out_of_order_share": out_of_order_share(buyers),
         "pg_connections_peak": max((s["pg_connections"] for s in samples), default=0),
         "pg_pool_total": pool_total(args),
         "audit": audit,
@@ -600,7 +600,8 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
         f"5xx for buyers inside {run.inside_5xx}"
     )
     print(f"outcomes                {outcomes}")
-    print(f"admitted out of order   {figures['fairness_out_of_order_share']:.3%}")
+    share = figures["fairness_out_of_order_share"]
+    print(f"admitted out of order   {'n/a' if share is None else f'{share:.3%}'}")
     print(f"PostgreSQL connections  peak {figures['pg_connections_peak']} (pool total {figures['pg_pool_total']})")
     print("audit:")
     for name, count in audit.items():
