@@ -34,7 +34,7 @@ import httpx
 from bench.common import ROOT, Stats, bench_env, describe_machine, drive, ensure_database, manage
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-FREE_SEAT = re.compile(r'<label class="seat available"[^>]*><input type="checkbox" name="seat" value="([A-Z]+-\d+)"')
+FREE_SEAT = re.compile(r'<label class="seat available"><input type="checkbox" name="seat" value="([A-Z]+-\d+)"')
 CHECKOUT_OPTIONS = re.compile(r'<script id="checkout-options" type="application/json">(.*?)</script>', re.S)
 OUT = ROOT / "bench" / "out"
 
@@ -537,6 +537,8 @@ async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer
 
 def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: Stats, audit: dict, audit_ok: bool):
     args = run.args
+    for stats in run.steps.values():
+        stats.elapsed = flow_seconds  # each step's rate over the whole drop
     outcomes: dict[str, int] = {}
     for b in buyers:
         outcomes[b.outcome] = outcomes.get(b.outcome, 0) + 1

@@ -42,7 +42,9 @@ def cached(event_id: int, name: str, build, ttl_of) -> bytes:
     """Return the cached bytes for (event, generation, name), or build and store them.
 
     `build()` returns (payload bytes, context); `ttl_of(context)` says for how many seconds
-    the payload stays true (it must end when the earliest hold lapses). Redis being down
+    the payload stays true (it must end when the earliest hold lapses). After a change only one
+    request rebuilds (single flight); the others meanwhile get the previous payload, at most one
+    rebuild behind, which is fine because the hold itself is the real check. Redis being down
     means building every time, never an error."""
     try:
         conn = redis()
@@ -51,6 +53,11 @@ def cached(event_id: int, name: str, build, ttl_of) -> bytes:
         hit = conn.get(key)
         if hit is not None:
             return hit
+        latest_key = f"inv:{{{event_id}}}:{name}:latest"
+        if not conn.set(f"{key}:lock", 1, nx=True, px=2000):
+            previous = conn.get(latest_key)
+            if previous is not None:
+                return previous
     except RedisError:
         payload, _ = build()
         return payload
@@ -58,7 +65,7 @@ def cached(event_id: int, name: str, build, ttl_of) -> bytes:
     ttl = ttl_of(context)
     if ttl > 0:
         try:
-            conn.set(key, payload, ex=ttl)
+            conn.pipeline(transaction=False).set(key, payload, ex=ttl).set(latest_key, payload, ex=ttl).execute()
         except RedisError:
             pass
     return payload

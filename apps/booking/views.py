@@ -8,7 +8,6 @@ import segno
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -16,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.booking import inventory, links, selectors, services
 from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
 from apps.booking.forms import HoldForm
+from apps.booking.rendering import seat_grid_html
 from booking_site.middleware import wants_json
 
 
@@ -56,8 +56,7 @@ def _seat_grid_html(event) -> str:
     def build():
         now = timezone.now()
         seat_map = selectors.seat_map(event, now)
-        html = render_to_string("booking/_seat_grid.html", {"seat_map": seat_map, "event": event})
-        return html.encode(), (seat_map, now)
+        return seat_grid_html(seat_map).encode(), (seat_map, now)
 
     def ttl_of(context):
         seat_map, now = context

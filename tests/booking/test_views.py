@@ -36,7 +36,7 @@ def test_seat_map_is_cached_and_invalidated_on_change(
         services.hold_seats(event=event, seat_labels=["A-1"], **buyer())
     body = client.get(f"/events/{event.slug}/seats/").content.decode()
     assert "<strong>39</strong> of 40 seats available" in body
-    assert 'value="A-1" disabled' in body
+    assert 'value="A-1" aria-label="Seat A-1, held" disabled' in body
 
 
 def test_hold_redirects_to_checkout_with_countdown(client, event):
