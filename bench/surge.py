@@ -546,7 +546,9 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
     holds_ok = holds.statuses.get(201, 0) + holds.statuses.get(200, 0)
     confirmed = outcomes.get("confirmed", 0)
     requests = sum(s.count for s in run.steps.values())
-    sold_out = next((s["t"] for s in samples if s["sold"] >= args.seats), None)
+    # Sold out: no seat free any more (sold, or held by a live hold).
+    sold_out = next((s["t"] for s in samples if s["sold"] + s["held"] >= args.seats), None)
+    all_sold = next((s["t"] for s in samples if s["sold"] >= args.seats), None)
     status_codes: dict[int, int] = {}
     for stats in run.steps.values():
         for code, n in stats.statuses.items():
@@ -560,6 +562,7 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
         "rate_per_minute": args.rate,
         "flow_seconds": round(flow_seconds, 2),
         "time_to_sell_out_seconds": sold_out,
+        "time_to_all_sold_seconds": all_sold,
         "holds": holds_ok,
         "holds_per_second": round(holds_ok / flow_seconds, 2),
         "confirmed_bookings": confirmed,
@@ -592,7 +595,7 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
     print(capacity.line(baseline))
     for stats in run.steps.values():
         print(stats.line(baseline))
-    print(f"\nsold out after          {sold_out} s" if sold_out else "\nnot sold out")
+    print(f"\nno seat free after      {sold_out} s; every seat sold after {all_sold} s")
     print(
         f"holds                   {holds_ok} ({figures['holds_per_second']}/s), confirmed {confirmed} "
         f"({figures['confirmed_per_second']}/s), requests {requests} ({figures['requests_per_second']}/s)"
