@@ -14,3 +14,5 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge"
 os.environ.setdefault("DB_POOL_MAX", "80")
 os.environ.setdefault("DB_POOL_TIMEOUT", "20")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+# Booking tests run with rooms off; waiting-room tests turn rooms on explicitly.
+os.environ.setdefault("WAITING_ROOM_DEFAULT_MODE", "off")
