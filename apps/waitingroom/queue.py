@@ -114,57 +114,69 @@ return admit(tonumber(ARGV[1]), tonumber(ARGV[2]))
 # re-join); one whose last poll is older than the grace period lost it and starts again.
 # ARGV: visitor, now, allow_new ('1' to create a place; else 'absent' says one is needed).
 # Returns {where, position, ahead_at_join}, where in inside/line/early/closed/sold_out/off/absent.
-JOIN_LUA = (
+_JOIN_FN = (
     """
-local vid, now = ARGV[1], tonumber(ARGV[2])
-local c = redis.call('HMGET', KEYS[1], 'mode', 'grace_s', 'opens_ms', 'closed')
-if not c[1] or c[1] == 'off' then return {'off', 0, 0} end
-local lease = redis.call('ZSCORE', KEYS[7], vid)
-if lease and tonumber(lease) > now then return {'inside', 0, 0} end
-if c[4] == '1' then return {'closed', 0, 0} end
-if redis.call('HGET', KEYS[2], 'inv') == 'final' then return {'sold_out', 0, 0} end
-local grace_ms = tonumber(c[2] or '120') * 1000
-local seen = redis.call('ZSCORE', KEYS[5], vid)
-if seen and tonumber(seen) >= now - grace_ms then
-  if redis.call('ZSCORE', KEYS[4], vid) then
-    redis.call('ZADD', KEYS[5], now, vid)
-    return {'early', redis.call('ZRANK', KEYS[4], vid) + 1, 0}
+local function join_line(vid, now, allow_new)
+  local c = redis.call('HMGET', KEYS[1], 'mode', 'grace_s', 'opens_ms', 'closed')
+  if not c[1] or c[1] == 'off' then return {'off', 0, 0} end
+  local lease = redis.call('ZSCORE', KEYS[7], vid)
+  if lease and tonumber(lease) > now then return {'inside', 0, 0} end
+  if c[4] == '1' then return {'closed', 0, 0} end
+  if redis.call('HGET', KEYS[2], 'inv') == 'final' then return {'sold_out', 0, 0} end
+  local grace_ms = tonumber(c[2] or '120') * 1000
+  local seen = redis.call('ZSCORE', KEYS[5], vid)
+  if seen and tonumber(seen) >= now - grace_ms then
+    if redis.call('ZSCORE', KEYS[4], vid) then
+      redis.call('ZADD', KEYS[5], now, vid)
+      return {'early', redis.call('ZRANK', KEYS[4], vid) + 1, 0}
+    end
+    local rank = redis.call('ZRANK', KEYS[3], vid)
+    if rank then
+      redis.call('ZADD', KEYS[5], now, vid)
+      return {'line', rank + 1, tonumber(redis.call('HGET', KEYS[6], vid) or rank)}
+    end
   end
-  local rank = redis.call('ZRANK', KEYS[3], vid)
-  if rank then
-    redis.call('ZADD', KEYS[5], now, vid)
-    return {'line', rank + 1, tonumber(redis.call('HGET', KEYS[6], vid) or rank)}
+  if not allow_new then return {'absent', 0, 0} end
+  redis.call('ZREM', KEYS[3], vid)
+  redis.call('ZREM', KEYS[4], vid)
+  local seq = redis.call('INCR', KEYS[9])
+  redis.call('ZADD', KEYS[5], now, vid)
+  if now < tonumber(c[3] or '0') then
+    redis.call('ZADD', KEYS[4], seq, vid)
+    return {'early', redis.call('ZCARD', KEYS[4]), 0}
   end
-end
-if ARGV[3] ~= '1' then return {'absent', 0, 0} end
-redis.call('ZREM', KEYS[3], vid)
-redis.call('ZREM', KEYS[4], vid)
-local seq = redis.call('INCR', KEYS[9])
-redis.call('ZADD', KEYS[5], now, vid)
-if now < tonumber(c[3] or '0') then
-  redis.call('ZADD', KEYS[4], seq, vid)
-  return {'early', redis.call('ZCARD', KEYS[4]), 0}
-end
-redis.call('ZADD', KEYS[3], """
+  redis.call('ZADD', KEYS[3], """
     + str(LATE_OFFSET)
     + """ + seq, vid)
-local rank = redis.call('ZRANK', KEYS[3], vid)
-redis.call('HSET', KEYS[6], vid, rank)
-return {'line', rank + 1, rank}
+  local rank = redis.call('ZRANK', KEYS[3], vid)
+  redis.call('HSET', KEYS[6], vid, rank)
+  return {'line', rank + 1, rank}
+end
+"""
+)
+
+JOIN_LUA = (
+    _JOIN_FN
+    + """
+return join_line(ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1')
 """
 )
 
 # Status poll: admit first (at most once a second per event: SET NX PX is the single-flight
 # lock, so the line moves even with beat down), then heartbeat and read everything the page
-# shows, in one round trip. ARGV: visitor, now, max_scan.
+# shows, in one round trip. ARGV: visitor, now, max_scan, allow_new ('1': join first if needed).
 # Returns {where, position, ahead_at_join, line size, early size, admitted last minute,
 #          inside count, cfg (flat), state (flat)}. A place past the grace period is dropped
 # (where = 'absent') so the caller re-joins at the end.
 STATUS_LUA = (
     _ADMIT_FN
+    + _JOIN_FN
     + """
 local vid, now = ARGV[1], tonumber(ARGV[2])
-if redis.call('SET', KEYS[10], '1', 'NX', 'PX', 1000) then admit(now, tonumber(ARGV[3])) end
+-- A newcomer gets a place before the admit, so this very poll may let them in; a poll from
+-- someone without a place (about to be rate-checked and join) does not spend the admit.
+local present = join_line(vid, now, ARGV[4] == '1')[1] ~= 'absent'
+if present and redis.call('SET', KEYS[10], '1', 'NX', 'PX', 1000) then admit(now, tonumber(ARGV[3])) end
 local grace_ms = tonumber(redis.call('HGET', KEYS[1], 'grace_s') or '120') * 1000
 local where, position, first = 'absent', 0, 0
 local lease = redis.call('ZSCORE', KEYS[7], vid)
@@ -329,8 +341,9 @@ class RawStatus:
     state: dict
 
 
-def status(conn, event_id: int, visitor: str, now_ms: int, max_scan: int = MAX_SCAN) -> RawStatus:
-    r = SCRIPTS.status(keys=event_keys(event_id), args=[visitor, now_ms, max_scan], client=conn)
+def status(conn, event_id: int, visitor: str, now_ms: int, max_scan: int = MAX_SCAN, join: bool = False) -> RawStatus:
+    args = [visitor, now_ms, max_scan, "1" if join else "0"]
+    r = SCRIPTS.status(keys=event_keys(event_id), args=args, client=conn)
     return RawStatus(_s(r[0]), *(int(x) for x in r[1:7]), _pairs(r[7]), _pairs(r[8]))
 
 

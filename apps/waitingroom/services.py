@@ -163,8 +163,8 @@ def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = 
             raw = queue.status(conn, event_id, visitor_id, at_ms)
     if raw.where == "absent" and cfg.get("mode", "off") != "off" and cfg.get("closed") != "1":
         if raw.state.get("inv") != "final":
-            join_line(event_id=event_id, visitor_id=visitor_id, ip=ip, at_ms=at_ms)
-            raw = queue.status(conn, event_id, visitor_id, at_ms)
+            check_limit(kind="join", event_id=event_id, visitor_id=visitor_id, ip=ip, conn=conn)
+            raw = queue.status(conn, event_id, visitor_id, at_ms, join=True)
     return _status_from(raw, conn=conn, event_id=event_id, visitor_id=visitor_id, at_ms=at_ms)
 
 
