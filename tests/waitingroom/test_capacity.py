@@ -5,12 +5,15 @@ import random
 import threading
 import time
 
+import pytest
 import redis
 from django.conf import settings
 
 from apps.waitingroom import queue
 from tests.waitingroom.conftest import set_room
 
+# The psycopg pool keeps a thread; the children never touch it.
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 CAPACITY = 20
 EVENT = 920_001
 
@@ -45,12 +48,12 @@ def test_eight_processes_admitting_never_exceed_capacity(conn):
             samples.append(conn.zcard(queue.key(EVENT, "inside")))
 
     sampler = threading.Thread(target=sample)
-    sampler.start()
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     procs = [ctx.Process(target=_admit_loop, args=(150, n, out)) for n in range(8)]
     for p in procs:
         p.start()
+    sampler.start()  # after the forks: a forked child must not inherit a running thread
     results = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=10)
@@ -66,3 +69,30 @@ def test_eight_processes_admitting_never_exceed_capacity(conn):
     # Whoever was admitted came from the head of the line: exactly the first N in arrival order.
     assert sorted(admitted) == [f"v{i:05d}" for i in range(len(admitted))]
     assert conn.zcard(queue.key(EVENT, "inside")) <= CAPACITY
+
+
+def _naive_admit_loop(rounds: int, out):
+    """Control: the same admission done as separate commands (read inside, then add)."""
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    peak = 0
+    for i in range(rounds):
+        inside = conn.zcard(queue.key(EVENT, "inside"))
+        if inside < CAPACITY:
+            time.sleep(0.0005)  # widen the window, as a busy server would
+            conn.zadd(queue.key(EVENT, "inside"), {f"n{i}-{random.random()}": time.time() * 1000 + 60_000})
+        peak = max(peak, conn.zcard(queue.key(EVENT, "inside")))
+    out.put(peak)
+
+
+def test_control_the_harness_catches_a_non_atomic_admit(conn):
+    """Proves the test above could fail: without one atomic script, 8 processes overshoot."""
+    set_room(EVENT, capacity=CAPACITY)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_naive_admit_loop, args=(40, out)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    peaks = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=10)
+    assert max(peaks) > CAPACITY
