@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.waitingroom.middleware.QueueStatusShortcut",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "booking_site.middleware.DependencyDownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

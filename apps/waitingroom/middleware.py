@@ -216,3 +216,26 @@ class WaitingRoomGate:
         if mode == "off":
             return self.get_response(request)
         return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
+
+
+STATUS_PATH = re.compile(r"^/queue/(?P<slug>[-\w]+)/status$")
+
+
+class QueueStatusShortcut:
+    """Answers the waiting page's status poll right after SecurityMiddleware.
+
+    During a drop every waiting visitor polls this URL, so it is the hottest one; it uses no
+    session, user, CSRF or message, so it skips them (and URL resolution). Anything else
+    passes on untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith("/queue/") and request.method == "GET":
+            match = STATUS_PATH.match(request.path_info)
+            if match:
+                from apps.waitingroom.views import status_response
+
+                return status_response(request, match["slug"])
+        return self.get_response(request)

@@ -22,6 +22,7 @@ Outside the tags (lookups done before the event is known): wr:slug:<slug> -> E,
 wr:intent:<uuid> -> "E|visitor".
 """
 
+import json
 from dataclasses import dataclass
 
 import redis as redis_lib
@@ -166,42 +167,35 @@ return join_line(ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1')
 # lock, so the line moves even with beat down), then heartbeat and read everything the page
 # shows, in one round trip. ARGV: visitor, now, max_scan, allow_new ('1': join first if needed).
 # Returns {where, position, ahead_at_join, line size, early size, admitted last minute,
-#          inside count, cfg (flat), state (flat)}. A place past the grace period is dropped
-# (where = 'absent') so the caller re-joins at the end.
+#          inside count, cfg fields (STATUS_CFG), state fields (STATUS_STATE)}. where is
+# inside / line / early / off, or absent (no place: never had one, lost it past the grace
+# period, or the line is closed or sold out), and the caller decides about re-joining.
 STATUS_LUA = (
     _ADMIT_FN
     + _JOIN_FN
     + """
 local vid, now = ARGV[1], tonumber(ARGV[2])
--- A newcomer gets a place before the admit, so this very poll may let them in; a poll from
--- someone without a place (about to be rate-checked and join) does not spend the admit.
-local present = join_line(vid, now, ARGV[4] == '1')[1] ~= 'absent'
-if present and redis.call('SET', KEYS[10], '1', 'NX', 'PX', 1000) then admit(now, tonumber(ARGV[3])) end
-local grace_ms = tonumber(redis.call('HGET', KEYS[1], 'grace_s') or '120') * 1000
-local where, position, first = 'absent', 0, 0
-local lease = redis.call('ZSCORE', KEYS[7], vid)
-if lease and tonumber(lease) > now then
-  where = 'inside'
-else
-  local seen = redis.call('ZSCORE', KEYS[5], vid)
-  if seen and tonumber(seen) >= now - grace_ms then
-    local rank = redis.call('ZRANK', KEYS[3], vid)
-    if rank then
-      where, position, first = 'line', rank + 1, tonumber(redis.call('HGET', KEYS[6], vid) or rank)
-    elseif redis.call('ZSCORE', KEYS[4], vid) then
-      where, position = 'early', redis.call('ZRANK', KEYS[4], vid) + 1
+-- Heartbeat (and, for a newcomer, a place first, so that this very poll may let them in).
+local j = join_line(vid, now, ARGV[4] == '1')
+local where, position, first = j[1], j[2], j[3]
+if where == 'line' or where == 'early' or where == 'inside' then
+  -- Only someone with a place spends the admit (a poll about to be rate-checked does not).
+  if redis.call('SET', KEYS[10], '1', 'NX', 'PX', 1000) and admit(now, tonumber(ARGV[3]))[1] > 0 and where == 'line' then
+    local lease = redis.call('ZSCORE', KEYS[7], vid)
+    if lease and tonumber(lease) > now then
+      where, position, first = 'inside', 0, 0
+    else
+      position = redis.call('ZRANK', KEYS[3], vid) + 1
     end
-    if where ~= 'absent' then redis.call('ZADD', KEYS[5], now, vid) end
-  elseif seen then
-    redis.call('ZREM', KEYS[3], vid)
-    redis.call('ZREM', KEYS[4], vid)
-    redis.call('ZREM', KEYS[5], vid)
-    redis.call('HDEL', KEYS[6], vid)
   end
+elseif where ~= 'off' then
+  where = 'absent'
 end
-local recent = redis.call('ZCOUNT', KEYS[8], now - 60000, '+inf')
-return {where, position, first, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]), recent,
-        redis.call('ZCARD', KEYS[7]), redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
+-- One JSON string: far cheaper for the client to parse than a nested multi-bulk reply.
+local cfg = redis.call('HMGET', KEYS[1], 'mode', 'rate', 'opens_ms', 'closed', 'paused', 'seed_hash', 'grace_s')
+local st = redis.call('HMGET', KEYS[2], 'inv', 'shuffled')
+return cjson.encode({where, position, first, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
+  redis.call('ZCOUNT', KEYS[8], now - 60000, '+inf'), redis.call('ZCARD', KEYS[7]), cfg, st})
 """
 )
 
@@ -292,10 +286,6 @@ def _s(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _pairs(flat) -> dict[str, str]:
-    return {_s(flat[i]): _s(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-
 # --- Operations -------------------------------------------------------------------------
 
 
@@ -341,10 +331,18 @@ class RawStatus:
     state: dict
 
 
+STATUS_CFG = ("mode", "rate", "opens_ms", "closed", "paused", "seed_hash", "grace_s")
+STATUS_STATE = ("inv", "shuffled")
+
+
+def _fields(names, values) -> dict[str, str]:
+    return {n: v for n, v in zip(names, values, strict=True) if isinstance(v, str)}
+
+
 def status(conn, event_id: int, visitor: str, now_ms: int, max_scan: int = MAX_SCAN, join: bool = False) -> RawStatus:
     args = [visitor, now_ms, max_scan, "1" if join else "0"]
-    r = SCRIPTS.status(keys=event_keys(event_id), args=args, client=conn)
-    return RawStatus(_s(r[0]), *(int(x) for x in r[1:7]), _pairs(r[7]), _pairs(r[8]))
+    r = json.loads(SCRIPTS.status(keys=event_keys(event_id), args=args, client=conn))
+    return RawStatus(r[0], *(int(x) for x in r[1:7]), _fields(STATUS_CFG, r[7]), _fields(STATUS_STATE, r[8]))
 
 
 def open_prequeue(conn, event_id: int, ordered_visitors: list[str]) -> int:

@@ -10,7 +10,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -141,7 +141,7 @@ class Status:
     may_reopen: bool = False
 
     def as_json(self) -> dict:
-        return asdict(self)
+        return dict(self.__dict__)
 
 
 def _jitter(ms: float) -> int:
@@ -204,7 +204,8 @@ def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, 
     ahead = raw.position - 1
     per_second = (measured or rate) / 60
     eta = math.ceil(ahead / per_second) if per_second > 0 else None
-    progress = 1.0 - ahead / raw.ahead_at_join if raw.ahead_at_join > 0 else 1.0
+    # Share of the way done since joining; the last step (getting in) completes it.
+    progress = (raw.ahead_at_join - ahead) / (raw.ahead_at_join + 1)
     fields = {"position": raw.position, "ahead": ahead, "eta_seconds": eta, "progress": round(max(0.0, progress), 3)}
     if cfg.get("paused") == "1":
         return status("paused", 10_000, **{**fields, "eta_seconds": None})

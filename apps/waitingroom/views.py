@@ -3,16 +3,19 @@ is mirrored in Redis; both call one service."""
 
 import time
 
+from django.conf import settings
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from redis.exceptions import RedisError
 
 from apps.waitingroom import selectors, services, tokens
 from apps.waitingroom.errors import RateLimited
 from apps.waitingroom.middleware import client_ip
+from booking_site.middleware import service_unavailable
 
 MESSAGES = {
     "waiting": "You are in line. Keep this page open: it moves on by itself when it is your turn.",
@@ -96,6 +99,11 @@ def queue_page(request, slug: str):
 @never_cache
 @require_GET
 def queue_status(request, slug: str):
+    return status_response(request, slug)
+
+
+def status_response(request, slug: str):
+    """The status JSON (also served by middleware.QueueStatusShortcut, ahead of the stack)."""
     event = _room_event_or_404(slug)
     visitor, new_visitor = _visitor(request)
     try:
@@ -104,9 +112,12 @@ def queue_status(request, slug: str):
         response = JsonResponse({"error": error.code, "detail": error.message}, status=429)
         response["Retry-After"] = str(error.retry_after)
         return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=False)
+    except RedisError:
+        return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
     body = status.as_json()
     body["message"] = MESSAGES[status.state]
     if status.state in ("admitted", "open"):
         body["next"] = _next_url(request, event)
     response = JsonResponse(body)
+    response["X-Content-Type-Options"] = "nosniff"
     return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == "admitted")
