@@ -120,4 +120,5 @@ def status_response(request, slug: str):
         body["next"] = _next_url(request, event)
     response = JsonResponse(body)
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Length"] = str(len(response.content))  # no CommonMiddleware on the shortcut
     return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == "admitted")
