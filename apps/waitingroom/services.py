@@ -44,13 +44,28 @@ def ensure_config(*, event: Event) -> WaitingRoomConfig:
     return config
 
 
-def update_config(*, event: Event, **changes) -> WaitingRoomConfig:
-    """Change any of mode, capacity, rate_per_minute, session_minutes, grace_seconds, paused,
-    closed; live at once (the mirror is written after commit)."""
-    allowed = {"mode", "capacity", "rate_per_minute", "session_minutes", "grace_seconds", "paused", "closed"}
-    unknown = set(changes) - allowed
-    if unknown:
-        raise TypeError(f"unknown waiting-room settings: {sorted(unknown)}")
+def update_config(
+    *,
+    event: Event,
+    mode: str | None = None,
+    capacity: int | None = None,
+    rate_per_minute: int | None = None,
+    session_minutes: int | None = None,
+    grace_seconds: int | None = None,
+    paused: bool | None = None,
+    closed: bool | None = None,
+) -> WaitingRoomConfig:
+    """Change the settings given (None leaves one as it is); live at once: the mirror is
+    written after commit. Raises ValidationError for values the model refuses."""
+    changes = {
+        "mode": mode,
+        "capacity": capacity,
+        "rate_per_minute": rate_per_minute,
+        "session_minutes": session_minutes,
+        "grace_seconds": grace_seconds,
+        "paused": paused,
+        "closed": closed,
+    }
     with transaction.atomic():
         config = ensure_config(event=event)
         for name, value in changes.items():

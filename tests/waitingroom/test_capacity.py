@@ -71,14 +71,16 @@ def test_eight_processes_admitting_never_exceed_capacity(conn):
     assert conn.zcard(queue.key(EVENT, "inside")) <= CAPACITY
 
 
-def _naive_admit_loop(rounds: int, out):
+def _naive_admit_loop(rounds: int, start, out):
     """Control: the same admission done as separate commands (read inside, then add)."""
     conn = redis.Redis.from_url(settings.REDIS_URL)
+    conn.ping()
+    start.wait()  # all eight race from the same instant
     peak = 0
     for i in range(rounds):
         inside = conn.zcard(queue.key(EVENT, "inside"))
         if inside < CAPACITY:
-            time.sleep(0.0005)  # widen the window, as a busy server would
+            time.sleep(0.002)  # widen the window, as a busy server would
             conn.zadd(queue.key(EVENT, "inside"), {f"n{i}-{random.random()}": time.time() * 1000 + 60_000})
         peak = max(peak, conn.zcard(queue.key(EVENT, "inside")))
     out.put(peak)
@@ -88,8 +90,8 @@ def test_control_the_harness_catches_a_non_atomic_admit(conn):
     """Proves the test above could fail: without one atomic script, 8 processes overshoot."""
     set_room(EVENT, capacity=CAPACITY)
     ctx = multiprocessing.get_context("fork")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_naive_admit_loop, args=(40, out)) for _ in range(8)]
+    out, start = ctx.Queue(), ctx.Barrier(8)
+    procs = [ctx.Process(target=_naive_admit_loop, args=(40, start, out)) for _ in range(8)]
     for p in procs:
         p.start()
     peaks = [out.get(timeout=60) for _ in procs]
