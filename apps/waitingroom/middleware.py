@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from redis.exceptions import RedisError
 
@@ -175,8 +176,6 @@ class WaitingRoomGate:
         if wants_json(request):
             response = JsonResponse(body, status=429)
         else:
-            from django.template.response import TemplateResponse
-
             response = TemplateResponse(request, "waitingroom/too_many.html", {"message": message}, status=429)
             response.render()
         response["Retry-After"] = str(retry_after)
