@@ -126,18 +126,6 @@ def check_limit(*, kind: str, event_id: int, visitor_id: str, ip: str, conn=None
         raise RateLimited(math.ceil(wait_ms / 1000))
 
 
-def join_line(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = None) -> queue.JoinResult:
-    """Give the visitor a place (or the place they already have). Only a new place costs a
-    token from the join buckets, so refreshing the page is never limited."""
-    conn = queue.client()
-    at_ms = at_ms or now_ms()
-    result = queue.join(conn, event_id, visitor_id, at_ms, allow_new=False)
-    if result.where != "absent":
-        return result
-    check_limit(kind="join", event_id=event_id, visitor_id=visitor_id, ip=ip, conn=conn)
-    return queue.join(conn, event_id, visitor_id, at_ms)
-
-
 @dataclass
 class Status:
     state: str  # waiting, admitted, paused, sold_out, closed (or open: no room)
