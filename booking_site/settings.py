@@ -31,16 +31,19 @@ INSTALLED_APPS = [
     "apps.booking",
     "apps.payments",
     "razorpay_emulator",  # dev/test stand-in for Razorpay; its command refuses to run unless enabled
+    "apps.waitingroom",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "apps.waitingroom.middleware.QueueStatusShortcut",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "booking_site.middleware.DependencyDownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.waitingroom.middleware.WaitingRoomGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -118,6 +121,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=RECONCILE_EVERY_SECONDS),
         "options": {"expires": RECONCILE_EVERY_SECONDS},
     },
+    "waiting-room-admit": {
+        "task": "apps.waitingroom.tasks.admit_task",
+        "schedule": timedelta(seconds=1),
+        "options": {"expires": 1.0},
+    },
 }
 # Separate queues, so a slow mail server or a stuck reconciliation never delays a confirmation.
 # The Procfile's worker consumes all of them; each can be scaled on its own.
@@ -135,6 +143,34 @@ HOLD_MINUTES = env.int("HOLD_MINUTES", default=8)
 BOOKING_CHECKOUT_URL_NAME = "payments:checkout"  # where a hold sends the buyer
 MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
+
+# --- Waiting room -------------------------------------------------------------
+# Defaults of a new event's room (each event's room is then edited in the admin, live).
+WAITING_ROOM_DEFAULT_MODE = env("WAITING_ROOM_DEFAULT_MODE", default="always")  # off, always, at_sale_open
+WAITING_ROOM_DEFAULT_CAPACITY = env.int("WAITING_ROOM_DEFAULT_CAPACITY", default=200)
+WAITING_ROOM_DEFAULT_RATE = env.int("WAITING_ROOM_DEFAULT_RATE", default=120)  # admissions per minute
+WAITING_ROOM_DEFAULT_SESSION_MINUTES = env.int("WAITING_ROOM_DEFAULT_SESSION_MINUTES", default=10)
+WAITING_ROOM_DEFAULT_GRACE_SECONDS = env.int("WAITING_ROOM_DEFAULT_GRACE_SECONDS", default=120)
+WAITING_ROOM_TOKEN_SECONDS = env.int("WAITING_ROOM_TOKEN_SECONDS", default=1800)
+# An admitted buyer holding seats keeps the lease this long at least (hold + one extension);
+# the hold's end frees it earlier.
+WAITING_ROOM_HOLD_PIN_SECONDS = env.int("WAITING_ROOM_HOLD_PIN_SECONDS", default=(HOLD_MINUTES + 10) * 60)
+WAITING_ROOM_RETRY_AFTER = env.int("WAITING_ROOM_RETRY_AFTER", default=5)
+# Where the client address is (behind a proxy, e.g. HTTP_X_FORWARDED_FOR: its first entry is used).
+WAITING_ROOM_CLIENT_IP_HEADER = env("WAITING_ROOM_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+# Token buckets: (tokens per minute, burst), per event. Per IP is generous: mobile carriers NAT many buyers.
+WAITING_ROOM_RATE_LIMITS = {
+    "join_per_ip": (env.int("WR_JOIN_PER_IP_PER_MINUTE", default=300), env.int("WR_JOIN_PER_IP_BURST", default=100)),
+    "join_per_visitor": (
+        env.int("WR_JOIN_PER_VISITOR_PER_MINUTE", default=6),
+        env.int("WR_JOIN_PER_VISITOR_BURST", default=3),
+    ),
+    "hold_per_ip": (env.int("WR_HOLD_PER_IP_PER_MINUTE", default=120), env.int("WR_HOLD_PER_IP_BURST", default=40)),
+    "hold_per_visitor": (
+        env.int("WR_HOLD_PER_VISITOR_PER_MINUTE", default=10),
+        env.int("WR_HOLD_PER_VISITOR_BURST", default=5),
+    ),
+}
 
 # --- i18n, static -----------------------------------------------------------
 LANGUAGE_CODE = "en-in"

@@ -8,5 +8,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("", include("apps.payments.urls")),
+    path("", include("apps.waitingroom.urls")),
     path("", include("apps.booking.urls")),
 ]

@@ -15,6 +15,8 @@ os.environ.setdefault("DB_POOL_MAX", "80")
 os.environ.setdefault("DB_POOL_TIMEOUT", "20")
 # Playwright's sync API keeps an event loop in the main thread once a browser test ran; the
 # tests' own ORM calls are still synchronous, so Django's async-safety guard does not apply.
+# Booking tests run with rooms off; waiting-room tests turn rooms on explicitly.
+os.environ.setdefault("WAITING_ROOM_DEFAULT_MODE", "off")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("RAZORPAY_API_URL", "http://127.0.0.1:9")  # nothing listens: payments tests start the emulator
 os.environ.setdefault("RAZORPAY_RETRY_DELAY", "0.05")

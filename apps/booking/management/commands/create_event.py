@@ -1,11 +1,13 @@
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.booking import services
 from apps.booking.errors import BookingError
+from apps.waitingroom import services as waitingroom_services
 
 
 class Command(BaseCommand):
@@ -22,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--sale-opens-at", help="ISO datetime; default now")
         parser.add_argument("--max-per-buyer", type=int)
         parser.add_argument("--hold-minutes", type=int)
+        parser.add_argument("--no-waiting-room", action="store_true", help="turn the waiting room off for this event")
+        parser.add_argument("--capacity", type=int, help="waiting room: buyers inside at once")
+        parser.add_argument("--rate", type=int, help="waiting room: buyers let in per minute")
 
     def handle(self, *args, **opts):
         def when(text, default):
@@ -48,4 +53,16 @@ class Command(BaseCommand):
             )
         except BookingError as error:
             raise CommandError(error.message) from None
+        try:
+            room = waitingroom_services.update_config(
+                event=event,
+                mode="off" if opts["no_waiting_room"] else None,
+                capacity=opts["capacity"],
+                rate_per_minute=opts["rate"],
+            )
+        except ValidationError as error:
+            raise CommandError(f"waiting room: {'; '.join(error.messages)}") from None
         self.stdout.write(self.style.SUCCESS(f"Created {event.slug} (id {event.id}) with {count} seats."))
+        self.stdout.write(
+            f"Waiting room: {room.get_mode_display().lower()}, capacity {room.capacity}, {room.rate_per_minute}/min."
+        )

@@ -1,0 +1,240 @@
+"""The gate in front of the booking pages (seat map, hold, checkout) of events whose room is on.
+
+Cost model: a request to any other URL pays two `str.startswith`. A gated request pays the
+token's HMAC check (no I/O) and one Redis round trip (the GATE script reads the room's mode
+and checks and renews the live lease). It never queries the database: the event behind a
+slug and behind a checkout's intent id come from Redis lookups cached in this process
+(both mappings never change), staff status from the signed-cookie session.
+
+Checkout URLs carry an intent id, not a slug. When the gate lets a hold through, it records
+`wr:intent:<id> -> "<event>|<visitor>"`: the owner reaches that checkout (payment pages
+included) for as long as the hold lasts and after, without needing a lease; anyone else
+needs an admission to that event. An intent not made through the gate (the room was off,
+staff) has no record and is not gated.
+"""
+
+import json
+import logging
+import re
+import time
+from urllib.parse import quote
+
+from django.conf import settings
+from django.http import HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from redis.exceptions import RedisError
+
+from apps.waitingroom import queue, services, tokens
+from apps.waitingroom.errors import RateLimited
+from booking_site.middleware import service_unavailable, wants_json
+
+logger = logging.getLogger(__name__)
+
+EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/$")
+CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
+CHECKOUT_REDIRECT = re.compile(r"/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
+LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
+LAST_KNOWN_TTL = 300.0
+
+
+def client_ip(request) -> str:
+    value = request.META.get(settings.WAITING_ROOM_CLIENT_IP_HEADER) or request.META.get("REMOTE_ADDR", "")
+    return value.split(",")[0].strip() or "unknown"
+
+
+class WaitingRoomGate:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.slugs: dict[str, tuple[int, float]] = {}
+        self.intents: dict[str, tuple[int, str]] = {}
+        self.last_mode: dict[int, tuple[str, float]] = {}
+
+    def __call__(self, request):
+        path = request.path_info
+        if not (path.startswith("/events/") or path.startswith("/checkout/")):
+            return self.get_response(request)
+        event_match = EVENT_PATH.match(path)
+        checkout_match = None if event_match else CHECKOUT_PATH.match(path)
+        if event_match is None and checkout_match is None:
+            return self.get_response(request)
+        if self._is_staff(request):
+            return self.get_response(request)
+        visitor = request.COOKIES.get(tokens.VISITOR_COOKIE, "")
+        new_visitor = not visitor
+        if new_visitor:
+            visitor = tokens.new_visitor_id()
+        request.visitor_id = visitor
+        try:
+            if event_match:
+                response = self._event_page(request, event_match["slug"], event_match["page"], visitor)
+            else:
+                response = self._checkout(request, checkout_match["intent"].lower(), visitor)
+        except RedisError as error:
+            logger.warning("waiting room gate: Redis unavailable on %s: %s", path, error)
+            response = self._redis_down(request, event_match)
+        if new_visitor:
+            tokens.set_visitor_cookie(response, visitor)
+        return response
+
+    # --- the two kinds of gated URL ---------------------------------------------------
+
+    def _event_page(self, request, slug: str, page: str, visitor: str):
+        event_id = self._event_id(slug)
+        if event_id is None:
+            return self.get_response(request)  # no such event (or not mirrored yet): the view answers
+        verdict, expires = self._check(request, event_id, visitor)
+        if verdict == "gated":
+            return self._to_queue(request, slug)
+        if page == "hold" and request.method == "POST":
+            if verdict == "pass":
+                try:
+                    services.check_limit(kind="hold", event_id=event_id, visitor_id=visitor, ip=client_ip(request))
+                except RateLimited as error:
+                    return self._too_many(request, error.retry_after, error.message)
+            response = self.get_response(request)
+            self._record_hold(response, event_id, visitor, pinned=verdict == "pass")
+        else:
+            response = self.get_response(request)
+        self._renew(response, event_id, visitor, expires)
+        return response
+
+    def _checkout(self, request, intent_id: str, visitor: str):
+        owner = self._intent_owner(intent_id)
+        if owner is None or owner[1] == visitor:
+            return self.get_response(request)  # not made through the gate, or the holder
+        event_id = owner[0]
+        verdict, expires = self._check(request, event_id, visitor)
+        if verdict == "gated":
+            slug = queue.client().hget(queue.key(event_id, "cfg"), "slug")
+            return self._to_queue(request, (slug or b"").decode())
+        response = self.get_response(request)
+        self._renew(response, event_id, visitor, expires)
+        return response
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _check(self, request, event_id: int, visitor: str) -> tuple[str, int | None]:
+        """('open' | 'pass' | 'gated', token expiry). One Redis round trip."""
+        expires = tokens.verify(
+            request.COOKIES.get(tokens.cookie_name(event_id), ""), event_id=event_id, visitor_id=visitor
+        )
+        verdict, mode = queue.gate(queue.client(), event_id, visitor if expires else "", services.now_ms())
+        if mode:
+            self.last_mode[event_id] = (mode, time.monotonic())
+        if verdict == "unknown":
+            verdict = "open"  # mirrored within a second by the admit task; the view decides
+        return verdict, expires
+
+    def _event_id(self, slug: str) -> int | None:
+        cached = self.slugs.get(slug)
+        now = time.monotonic()
+        if cached and cached[1] > now:
+            return cached[0]
+        raw = queue.client().get(queue.slug_key(slug))
+        if raw is None:
+            return None
+        if len(self.slugs) > 10_000:
+            self.slugs.clear()
+        self.slugs[slug] = (int(raw), now + LOOKUP_TTL)
+        return int(raw)
+
+    def _intent_owner(self, intent_id: str) -> tuple[int, str] | None:
+        cached = self.intents.get(intent_id)
+        if cached:
+            return cached
+        raw = queue.client().get(queue.intent_key(intent_id))
+        if raw is None:
+            return None
+        event_id, _, owner = raw.decode().partition("|")
+        if len(self.intents) > 50_000:
+            self.intents.clear()
+        self.intents[intent_id] = (int(event_id), owner)
+        return self.intents[intent_id]
+
+    def _is_staff(self, request) -> bool:
+        session = getattr(request, "session", None)
+        if session is None or "_auth_user_id" not in session:
+            return False
+        flag = session.get("wr_staff")
+        if flag is not None:
+            return bool(flag)
+        user = getattr(request, "user", None)  # logged in before the flag existed: one query
+        return bool(user is not None and user.is_staff)
+
+    def _to_queue(self, request, slug: str):
+        queue_url = reverse("waitingroom:queue", args=[slug])
+        if wants_json(request):
+            return self._too_many(request, settings.WAITING_ROOM_RETRY_AFTER, "You are in the waiting room.", queue_url)
+        target = request.get_full_path() if request.method == "GET" else reverse("booking:seat_map", args=[slug])
+        return HttpResponseRedirect(f"{queue_url}?next={quote(target)}")
+
+    def _too_many(self, request, retry_after: int, message: str, queue_url: str = ""):
+        body = {"error": "waiting_room" if queue_url else "rate_limited", "detail": message}
+        if queue_url:
+            body["queue_url"] = queue_url
+        if wants_json(request):
+            response = JsonResponse(body, status=429)
+        else:
+            response = TemplateResponse(request, "waitingroom/too_many.html", {"message": message}, status=429)
+            response.render()
+        response["Retry-After"] = str(retry_after)
+        return response
+
+    def _record_hold(self, response, event_id: int, visitor: str, pinned: bool) -> None:
+        intent_id = None
+        if response.status_code in (302, 303):
+            match = CHECKOUT_REDIRECT.search(response.get("Location", ""))
+            intent_id = match["intent"] if match else None
+        elif response.status_code in (200, 201) and response.get("Content-Type", "").startswith("application/json"):
+            try:
+                intent_id = json.loads(response.content).get("intent")
+            except (ValueError, AttributeError):
+                intent_id = None
+        if intent_id:
+            try:
+                services.record_hold(event_id=event_id, visitor_id=visitor, intent_id=intent_id.lower(), pin=pinned)
+            except RedisError:
+                logger.warning("could not record hold %s for the gate", intent_id)
+
+    def _renew(self, response, event_id: int, visitor: str, expires: int | None) -> None:
+        if expires and tokens.needs_renewal(expires):
+            token, _ = tokens.issue(event_id=event_id, visitor_id=visitor)
+            tokens.set_cookie(response, event_id=event_id, token=token)
+
+    def _redis_down(self, request, event_match):
+        """The database stays protected: without Redis the gate cannot tell who is admitted,
+        so gated URLs get a 503, unless the room is known to be off (last answer seen by this
+        process, else the default mode of new events)."""
+        mode = settings.WAITING_ROOM_DEFAULT_MODE
+        if event_match is not None:
+            cached = self.slugs.get(event_match["slug"])
+            known = self.last_mode.get(cached[0]) if cached else None
+            if known and time.monotonic() - known[1] < LAST_KNOWN_TTL:
+                mode = known[0]
+        if mode == "off":
+            return self.get_response(request)
+        return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
+
+
+STATUS_PATH = re.compile(r"^/queue/(?P<slug>[-\w]+)/status$")
+
+
+class QueueStatusShortcut:
+    """Answers the waiting page's status poll right after SecurityMiddleware.
+
+    During a drop every waiting visitor polls this URL, so it is the hottest one; it uses no
+    session, user, CSRF or message, so it skips them (and URL resolution). Anything else
+    passes on untouched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith("/queue/") and request.method == "GET":
+            match = STATUS_PATH.match(request.path_info)
+            if match:
+                from apps.waitingroom.views import status_response
+
+                return status_response(request, match["slug"])
+        return self.get_response(request)

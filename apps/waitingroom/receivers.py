@@ -1,0 +1,46 @@
+"""Signal receivers: thin, each hands over to a service."""
+
+import logging
+from collections import defaultdict
+
+from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from redis.exceptions import RedisError
+
+from apps.booking.models import Event
+from apps.booking.signals import intent_ended
+from apps.waitingroom import services
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(post_save, sender=Event, dispatch_uid="waitingroom_event_saved")
+def event_saved(sender, instance: Event, raw: bool = False, **kwargs):
+    """Every event gets its room (default mode from settings) and a fresh mirror: the gate
+    never reads the database, so the room must exist in Redis before the first visitor."""
+    if not raw:
+        services.ensure_config(event=instance)
+
+
+@receiver(intent_ended, dispatch_uid="waitingroom_intent_ended")
+def intent_ended_frees_slots(sender, endings, **kwargs):
+    """A finished booking, a released or expired hold: the buyer's inside slot is freed now."""
+    by_event = defaultdict(list)
+    for ending in endings:
+        if ending.session_ref:
+            by_event[ending.event_id].append(ending.session_ref)
+    for event_id, visitors in by_event.items():
+        try:
+            services.leave(event_id=event_id, visitor_ids=visitors)
+        except RedisError:
+            logger.warning(
+                "could not free %d inside slots of event %s (they lapse by themselves)", len(visitors), event_id
+            )
+
+
+@receiver(user_logged_in, dispatch_uid="waitingroom_staff_flag")
+def remember_staff(sender, request, user, **kwargs):
+    """The gate reads this flag from the (signed-cookie) session instead of loading the user."""
+    if request is not None and hasattr(request, "session"):
+        request.session["wr_staff"] = bool(user.is_staff)

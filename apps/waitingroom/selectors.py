@@ -1,0 +1,74 @@
+"""Reads of the waiting room: event lookups for the views (Redis first) and the ops figures."""
+
+import math
+import time
+from dataclasses import dataclass
+
+from apps.booking.models import Event
+from apps.booking.selectors import inventory_counts
+from apps.waitingroom import queue
+from apps.waitingroom.models import WaitingRoomConfig
+
+
+@dataclass(frozen=True)
+class RoomEvent:
+    id: int
+    slug: str
+    name: str
+
+
+def room_event(slug: str) -> RoomEvent | None:
+    """The event behind a waiting-room URL, from the Redis mirror (no database) when it is
+    there; otherwise from the database, re-creating the mirror."""
+    conn = queue.client()
+    event_id = conn.get(queue.slug_key(slug))
+    if event_id is not None:
+        name, real_slug = conn.hmget(queue.key(int(event_id), "cfg"), "name", "slug")
+        if name is not None and real_slug is not None and real_slug.decode() == slug:
+            return RoomEvent(int(event_id), slug, name.decode())
+    event = Event.objects.filter(slug=slug).exclude(status=Event.Status.DRAFT).first()
+    if event is None:
+        return None
+    from apps.waitingroom import services  # a read that repairs the mirror
+
+    services.mirror_config(config=services.ensure_config(event=event))
+    return RoomEvent(event.id, event.slug, event.name)
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    waiting: int
+    early: int
+    inside: int
+    admitted_per_minute: int
+    eta_last_seconds: int | None
+    holds: int
+    seats_sold: int
+    seats_available: int
+    inventory_state: str
+
+
+def live_figures(config: WaitingRoomConfig) -> LiveFigures:
+    """What ops watch during a drop: the line from Redis, the seats from the database."""
+    event_id = config.event_id
+    now = int(time.time() * 1000)
+    pipe = queue.client().pipeline(transaction=False)
+    pipe.zcard(queue.key(event_id, "line"))
+    pipe.zcard(queue.key(event_id, "early"))
+    pipe.zcount(queue.key(event_id, "inside"), now, "+inf")
+    pipe.zcount(queue.key(event_id, "admitted"), now - 60000, "+inf")
+    pipe.hget(queue.key(event_id, "state"), "inv")
+    waiting, early, inside, per_minute, inv = pipe.execute()
+    per_second = (per_minute or config.rate_per_minute) / 60
+    counts = inventory_counts(event_id)
+    return LiveFigures(
+        waiting=waiting,
+        early=early,
+        inside=inside,
+        admitted_per_minute=per_minute,
+        eta_last_seconds=math.ceil((waiting + early) / per_second) if per_second else None,
+        holds=counts.held,
+        seats_sold=counts.sold,
+        seats_available=counts.available,
+        inventory_state=(inv or b"ok").decode(),
+    )

@@ -1,0 +1,303 @@
+"""Writes of the waiting room: settings (database, mirrored to Redis), joining, polling,
+admitting, leaving, the pre-queue opening, inventory state and abuse limits.
+
+The database holds the settings; Redis holds the line. The gate and the status endpoint
+read only Redis, so everything they need is mirrored there when it changes (and re-mirrored
+by the admit task every second, which heals a Redis that lost its data)."""
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from apps.booking.models import Event
+from apps.booking.selectors import inventory_counts
+from apps.waitingroom import prequeue, queue
+from apps.waitingroom.errors import RateLimited
+from apps.waitingroom.models import WaitingRoomConfig
+
+logger = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- Settings ---------------------------------------------------------------------------
+
+
+def ensure_config(*, event: Event) -> WaitingRoomConfig:
+    """Every event has a room; a new one gets the default mode (WAITING_ROOM_DEFAULT_MODE).
+    Mirrored after commit so the gate knows the event before its first visitor."""
+    config, _ = WaitingRoomConfig.objects.get_or_create(
+        event=event, defaults={"mode": settings.WAITING_ROOM_DEFAULT_MODE}
+    )
+    config.event = event
+    transaction.on_commit(lambda: mirror_config(config=config))
+    return config
+
+
+def update_config(
+    *,
+    event: Event,
+    mode: str | None = None,
+    capacity: int | None = None,
+    rate_per_minute: int | None = None,
+    session_minutes: int | None = None,
+    grace_seconds: int | None = None,
+    paused: bool | None = None,
+    closed: bool | None = None,
+) -> WaitingRoomConfig:
+    """Change the settings given (None leaves one as it is); live at once: the mirror is
+    written after commit. Raises ValidationError for values the model refuses."""
+    changes = {
+        "mode": mode,
+        "capacity": capacity,
+        "rate_per_minute": rate_per_minute,
+        "session_minutes": session_minutes,
+        "grace_seconds": grace_seconds,
+        "paused": paused,
+        "closed": closed,
+    }
+    with transaction.atomic():
+        config = ensure_config(event=event)
+        for name, value in changes.items():
+            if value is not None:
+                setattr(config, name, value)
+        config.full_clean(exclude=["event"])
+        config.save()
+    return config
+
+
+def mirror_config(*, config: WaitingRoomConfig) -> None:
+    """Write the settings and the event facts the gate needs into Redis (idempotent)."""
+    event = config.event
+    fields = {
+        "mode": config.mode,
+        "capacity": config.capacity,
+        "rate": config.rate_per_minute,
+        "session_s": config.session_minutes * 60,
+        "grace_s": config.grace_seconds,
+        "paused": int(config.paused),
+        "closed": int(config.closed),
+        "opens_ms": int(event.sale_opens_at.timestamp() * 1000),
+        "slug": event.slug,
+        "name": event.name,
+        "seed_hash": prequeue.seed_hash(config.seed),
+    }
+    try:
+        pipe = queue.client().pipeline(transaction=False)
+        pipe.hset(queue.key(event.id, "cfg"), mapping=fields)
+        pipe.set(queue.key(event.id, "seed"), config.seed)
+        pipe.set(queue.slug_key(event.slug), event.id)
+        pipe.execute()
+    except RedisError:
+        logger.warning("could not mirror the waiting room of event %s; the admit task retries", event.id)
+
+
+def flush_line(*, event_id: int) -> None:
+    """Empty the line (everyone waiting loses the place; those inside stay)."""
+    conn = queue.client()
+    conn.delete(*(queue.key(event_id, n) for n in ("line", "early", "seen", "first")))
+
+
+# --- Visitors ---------------------------------------------------------------------------
+
+
+def _limits(kind: str, event_id: int, visitor_id: str, ip: str) -> list[tuple[str, int, int]]:
+    limits = settings.WAITING_ROOM_RATE_LIMITS
+    return [
+        (queue.key(event_id, f"rl:{kind}:ip:{ip}"), *limits[f"{kind}_per_ip"]),
+        (queue.key(event_id, f"rl:{kind}:v:{visitor_id}"), *limits[f"{kind}_per_visitor"]),
+    ]
+
+
+def check_limit(*, kind: str, event_id: int, visitor_id: str, ip: str, conn=None) -> None:
+    """Token buckets per IP and per visitor ('join' or 'hold'). Raises RateLimited."""
+    wait_ms = queue.take_tokens(conn or queue.client(), _limits(kind, event_id, visitor_id, ip), now_ms())
+    if wait_ms:
+        raise RateLimited(math.ceil(wait_ms / 1000))
+
+
+@dataclass
+class Status:
+    state: str  # waiting, admitted, paused, sold_out, closed (or open: no room)
+    position: int | None
+    ahead: int | None
+    eta_seconds: int | None
+    poll_after_ms: int
+    waiting: int
+    admitted_per_minute: int
+    progress: float
+    prequeue: bool = False
+    opens_in_seconds: int | None = None
+    seed_hash: str = ""
+    seed: str = ""
+    ticket: str = ""
+    may_reopen: bool = False
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _jitter(ms: float) -> int:
+    """Spread the polls so that a page opened by 10,000 people at once does not poll in step."""
+    return int(ms * random.uniform(0.75, 1.25))
+
+
+def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = None) -> Status:
+    """The waiting page's poll: admit (single-flight), heartbeat, and where the visitor stands.
+    A visitor who lost the place (or never had one) joins again, at the end."""
+    conn = queue.client()
+    at_ms = at_ms or now_ms()
+    raw = queue.status(conn, event_id, visitor_id, at_ms)
+    cfg = raw.cfg
+    if raw.early and at_ms >= int(cfg.get("opens_ms", 0) or 0) and raw.state.get("shuffled") != "1":
+        # Beat may be down: the first poll after the opening shuffles (once, atomically).
+        seed = conn.get(queue.key(event_id, "seed"))
+        if seed and open_prequeue(event_id=event_id, seed=_s(seed)) is not None:
+            raw = queue.status(conn, event_id, visitor_id, at_ms)
+    if raw.where == "absent" and cfg.get("mode", "off") != "off" and cfg.get("closed") != "1":
+        if raw.state.get("inv") != "final":
+            check_limit(kind="join", event_id=event_id, visitor_id=visitor_id, ip=ip, conn=conn)
+            raw = queue.status(conn, event_id, visitor_id, at_ms, join=True)
+    return _status_from(raw, conn=conn, event_id=event_id, visitor_id=visitor_id, at_ms=at_ms)
+
+
+def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, at_ms: int) -> Status:
+    cfg, inv = raw.cfg, raw.state.get("inv", "ok")
+    rate = int(cfg.get("rate", 0) or 0)
+    measured = raw.admitted_last_minute
+    opens_ms = int(cfg.get("opens_ms", 0) or 0)
+    before_opening = at_ms < opens_ms
+    common = {
+        "waiting": raw.line + raw.early,
+        "admitted_per_minute": measured,
+        "seed_hash": cfg.get("seed_hash", ""),
+        "ticket": prequeue.ticket(visitor_id),
+    }
+    if not before_opening and raw.early == 0 and raw.state.get("shuffled") == "1":
+        common["seed"] = _s(conn.get(queue.key(event_id, "seed")) or b"")
+
+    def status(state: str, poll_ms: float, **extra) -> Status:
+        fields = {"position": None, "ahead": None, "eta_seconds": None, "progress": 0.0, **common, **extra}
+        return Status(state=state, poll_after_ms=_jitter(poll_ms) if poll_ms else 0, **fields)
+
+    mode = cfg.get("mode", "off")
+    if mode == "off" or (mode == "at_sale_open" and before_opening):
+        return status("open", 0)
+    if raw.where == "inside":
+        return status("admitted", 0, progress=1.0)
+    if cfg.get("closed") == "1":
+        return status("closed", 60_000)
+    if inv in ("sold_out", "final"):
+        return status("sold_out", 30_000, may_reopen=inv == "sold_out")
+    if raw.where == "early":
+        opens_in = max(0, math.ceil((opens_ms - at_ms) / 1000))
+        return status("waiting", min(15_000, max(2_000, opens_in * 250)), prequeue=True, opens_in_seconds=opens_in)
+    if raw.where != "line":
+        return status("waiting", 5_000)
+    ahead = raw.position - 1
+    per_second = (measured or rate) / 60
+    eta = math.ceil(ahead / per_second) if per_second > 0 else None
+    # Share of the way done since joining; the last step (getting in) completes it.
+    progress = (raw.ahead_at_join - ahead) / (raw.ahead_at_join + 1)
+    fields = {"position": raw.position, "ahead": ahead, "eta_seconds": eta, "progress": round(max(0.0, progress), 3)}
+    if cfg.get("paused") == "1":
+        return status("paused", 10_000, **{**fields, "eta_seconds": None})
+    poll_ms = min(15_000, max(2_000, (eta or 0) * 1000 / 4))
+    return status("waiting", poll_ms, **fields)
+
+
+def _s(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def leave(*, event_id: int, visitor_ids: list[str]) -> int:
+    """Free the inside slots of these visitors at once (their booking ended)."""
+    return queue.leave(queue.client(), event_id, [v for v in visitor_ids if v])
+
+
+def record_hold(*, event_id: int, visitor_id: str, intent_id: str, pin: bool) -> None:
+    """Remember whose hold this is (the gate lets its owner reach the checkout) and, when the
+    visitor is inside, keep the lease alive for as long as a hold can last."""
+    conn = queue.client()
+    pin_ms = settings.WAITING_ROOM_HOLD_PIN_SECONDS * 1000
+    pipe = conn.pipeline(transaction=False)
+    pipe.set(queue.intent_key(intent_id), f"{event_id}|{visitor_id}", ex=settings.WAITING_ROOM_HOLD_PIN_SECONDS + 3600)
+    if pin:
+        pipe.zadd(queue.key(event_id, "inside"), {visitor_id: now_ms() + pin_ms}, xx=True, gt=True)
+    pipe.execute()
+
+
+# --- Admission --------------------------------------------------------------------------
+
+
+def admit_visitors(*, event_id: int, at_ms: int | None = None, single_flight: bool = True) -> queue.AdmitResult | None:
+    """Reclaim lapsed sessions and let the next visitors in. With single_flight, skip when
+    an admit ran for this event within the last second (returns None)."""
+    conn = queue.client()
+    at_ms = at_ms or now_ms()
+    if single_flight and not conn.set(queue.key(event_id, "lock"), "1", nx=True, px=1000):
+        return None
+    return queue.admit(conn, event_id, at_ms)
+
+
+def open_prequeue(*, event_id: int, seed: str) -> list[str] | None:
+    """At the opening, put the early arrivals in line in the seed's order (once). Returns
+    the tickets in their new order, or None when there was nothing to do."""
+    conn = queue.client()
+    state_key = queue.key(event_id, "state")
+    if conn.hget(state_key, "shuffled") == b"1":
+        return None
+    arrivals = [_s(v) for v in conn.zrange(queue.key(event_id, "early"), 0, -1)]  # arrival order
+    by_ticket = {prequeue.ticket(v): v for v in arrivals}
+    tickets = [prequeue.ticket(v) for v in arrivals]
+    order = prequeue.shuffled(seed, tickets)
+    if queue.open_prequeue(conn, event_id, [by_ticket[t] for t in order]) < 0:
+        return None
+    conn.set(queue.key(event_id, "audit"), json.dumps({"arrivals": tickets, "order": order}))
+    logger.info("event %s: pre-queue of %d opened", event_id, len(order))
+    return order
+
+
+def refresh_inventory_state(*, event_id: int) -> str:
+    """Tell the line whether seats are left: ok, sold_out (none free, holds may come back)
+    or final (all gone: the line closes)."""
+    counts = inventory_counts(event_id)
+    inv = "final" if counts.sold_out else "sold_out" if counts.available == 0 else "ok"
+    queue.client().hset(queue.key(event_id, "state"), "inv", inv)
+    return inv
+
+
+def admit_all() -> int:
+    """The beat job (every second): re-mirror the settings, open pre-queues whose time came,
+    refresh the inventory state and admit, for every event whose room is on."""
+    now = timezone.now()
+    admitted = 0
+    configs = WaitingRoomConfig.objects.select_related("event").filter(
+        event__starts_at__gte=now - timezone.timedelta(days=1)
+    )
+    for config in configs:
+        mirror_config(config=config)
+        if config.mode == WaitingRoomConfig.Mode.OFF:
+            continue
+        event = config.event
+        try:
+            if event.sale_opens_at <= now:
+                open_prequeue(event_id=event.id, seed=config.seed)
+            refresh_inventory_state(event_id=event.id)
+            result = admit_visitors(event_id=event.id)
+        except RedisError:
+            logger.warning("admit of event %s skipped: Redis unavailable", event.id)
+            continue
+        if result is not None:
+            admitted += len(result.admitted)
+    return admitted

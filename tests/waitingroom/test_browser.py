@@ -1,0 +1,46 @@
+"""The waiting page in a real headless Chromium (Debian's, driven by Playwright): it shows
+the position and moves on to the seat map by itself when the visitor is admitted."""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from apps.waitingroom import services
+from tests.factories import make_event
+from tests.waitingroom.conftest import open_room
+
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh context in the session's shared Chromium (tests/conftest.py)."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_waiting_page_shows_position_and_moves_to_the_seat_map_when_admitted(live_server, page):
+    OUTPUT.mkdir(exist_ok=True)
+    event = make_event(rows=3, seats_per_row=8)
+    open_room(event, capacity=1, rate_per_minute=600)
+    assert services.poll_status(event_id=event.id, visitor_id="someone-inside", ip="10.0.0.9").state == "admitted"
+
+    page.goto(f"{live_server.url}/events/{event.slug}/seats/")
+    page.wait_for_url(f"**/queue/{event.slug}/**")
+    assert page.locator("#wr-position").inner_text() == "1"
+    assert "0" == page.locator("#wr-ahead").inner_text()
+    assert "You are in line" in page.locator("#wr-message").inner_text()
+    page.screenshot(path=str(OUTPUT / "waitingroom-waiting.png"), full_page=True)
+
+    # A status poll happens in the background; the page must still be waiting.
+    page.wait_for_timeout(2500)
+    assert "/queue/" in page.url
+
+    services.leave(event_id=event.id, visitor_ids=["someone-inside"])  # their booking ended
+    page.wait_for_url(lambda url: urlsplit(url).path == f"/events/{event.slug}/seats/", timeout=15_000)
+    assert "choose your seats" in page.locator("h1").inner_text()
+    page.screenshot(path=str(OUTPUT / "waitingroom-admitted-seat-map.png"), full_page=True)
