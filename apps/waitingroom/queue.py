@@ -194,8 +194,11 @@ end
 -- One JSON string: far cheaper for the client to parse than a nested multi-bulk reply.
 local cfg = redis.call('HMGET', KEYS[1], 'mode', 'rate', 'opens_ms', 'closed', 'paused', 'seed_hash', 'grace_s')
 local st = redis.call('HMGET', KEYS[2], 'inv', 'shuffled')
+-- The visitor's line score (its arrival order) and admission time, for the public order audit.
+local arrival = redis.call('ZSCORE', KEYS[3], vid) or redis.call('ZSCORE', KEYS[4], vid) or '0'
+local admitted_at = redis.call('ZSCORE', KEYS[8], vid) or '0'
 return cjson.encode({where, position, first, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
-  redis.call('ZCOUNT', KEYS[8], now - 60000, '+inf'), redis.call('ZCARD', KEYS[7]), cfg, st})
+  redis.call('ZCOUNT', KEYS[8], now - 60000, '+inf'), redis.call('ZCARD', KEYS[7]), cfg, st, arrival, admitted_at})
 """
 )
 
@@ -329,6 +332,8 @@ class RawStatus:
     inside: int
     cfg: dict
     state: dict
+    arrival: int = 0  # line score: shuffled early arrivals 1..n, then LATE_OFFSET + arrival sequence
+    admitted_at: int = 0  # epoch ms of admission (kept for a minute)
 
 
 STATUS_CFG = ("mode", "rate", "opens_ms", "closed", "paused", "seed_hash", "grace_s")
@@ -342,7 +347,14 @@ def _fields(names, values) -> dict[str, str]:
 def status(conn, event_id: int, visitor: str, now_ms: int, max_scan: int = MAX_SCAN, join: bool = False) -> RawStatus:
     args = [visitor, now_ms, max_scan, "1" if join else "0"]
     r = json.loads(SCRIPTS.status(keys=event_keys(event_id), args=args, client=conn))
-    return RawStatus(r[0], *(int(x) for x in r[1:7]), _fields(STATUS_CFG, r[7]), _fields(STATUS_STATE, r[8]))
+    return RawStatus(
+        r[0],
+        *(int(x) for x in r[1:7]),
+        _fields(STATUS_CFG, r[7]),
+        _fields(STATUS_STATE, r[8]),
+        arrival=int(float(r[9])),
+        admitted_at=int(float(r[10])),
+    )
 
 
 def open_prequeue(conn, event_id: int, ordered_visitors: list[str]) -> int:

@@ -142,6 +142,8 @@ class Status:
     seed: str = ""
     ticket: str = ""
     may_reopen: bool = False
+    arrival: int | None = None  # where the visitor stands in the arrival order (what fairness is judged by)
+    admitted_at: int | None = None  # epoch ms of admission, when admitted
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -182,6 +184,7 @@ def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, 
         "admitted_per_minute": measured,
         "seed_hash": cfg.get("seed_hash", ""),
         "ticket": prequeue.ticket(visitor_id),
+        "arrival": raw.arrival or None,
     }
     if not before_opening and raw.early == 0 and raw.state.get("shuffled") == "1":
         common["seed"] = _s(conn.get(queue.key(event_id, "seed")) or b"")
@@ -194,7 +197,7 @@ def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, 
     if mode == "off" or (mode == "at_sale_open" and before_opening):
         return status("open", 0)
     if raw.where == "inside":
-        return status("admitted", 0, progress=1.0)
+        return status("admitted", 0, progress=1.0, admitted_at=raw.admitted_at or None)
     if cfg.get("closed") == "1":
         return status("closed", 60_000)
     if inv in ("sold_out", "final"):

@@ -130,3 +130,15 @@ def test_paused_closed_and_off_rooms_admit_nobody(conn, room_id, t0):
         set_room(room_id, capacity=5, **{field: value})
         result = queue.admit(conn, room_id, t0)
         assert result.admitted == [] and result.reason == reason
+
+
+def test_status_reports_arrival_order_and_admission_time(conn, room_id, t0):
+    """What the surge benchmark judges fairness by: arrival numbers rise with join order, and an
+    admitted visitor learns when it was let in."""
+    set_room(room_id, capacity=1, rate=6000)
+    first = queue.status(conn, room_id, "early-bird", t0, join=True)
+    second = queue.status(conn, room_id, "late-comer", t0 + 1, join=True)
+    assert first.where == "inside" and first.admitted_at == t0  # capacity 1: the first poll admits
+    assert second.where == "line" and second.arrival > queue.LATE_OFFSET
+    third = queue.status(conn, room_id, "later-still", t0 + 2, join=True)
+    assert third.arrival == second.arrival + 1
