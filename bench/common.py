@@ -5,6 +5,7 @@ Benchmarks talk to the product over HTTP only; `manage.py` is used solely to set
 """
 
 import asyncio
+import json
 import os
 import secrets
 import statistics
@@ -13,8 +14,11 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,8 +73,69 @@ class Stats:
         }
 
 
+HTTP_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+@dataclass
+class Reply:
+    """What a load-generator request returns: status, headers and body, read in full."""
+
+    status_code: int
+    headers: Any  # multidict: .get(name), .getall(name, [])
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        jar: dict[str, str] = {}
+        for raw in self.headers.getall("Set-Cookie", []):
+            parsed = SimpleCookie()
+            parsed.load(raw)
+            jar.update({name: morsel.value for name, morsel in parsed.items()})
+        return jar
+
+
+class Http:
+    """The load generator's HTTP client: aiohttp (its C parser keeps one client process from
+    being the bottleneck on a 2-core machine), one connection pool, no cookie jar: every
+    simulated browser sends its own cookies."""
+
+    def __init__(self, base_url: str, *, connections: int = 64, timeout: float = 30):
+        self.base_url = base_url.rstrip("/")
+        self.connections = connections
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "Http":
+        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
+        self.session = aiohttp.ClientSession(
+            connector=connector, timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.session.close()
+
+    async def request(self, method: str, path: str, *, headers=None, data=None, json_body=None) -> Reply:
+        if isinstance(data, dict):  # repeated fields (several `seat`) as a list of pairs
+            data = [(k, item) for k, v in data.items() for item in (v if isinstance(v, list) else [v])]
+        url = path if path.startswith("http") else self.base_url + path
+        async with self.session.request(
+            method, url, headers=headers, data=data, json=json_body, allow_redirects=False
+        ) as response:
+            return Reply(response.status, response.headers, await response.text())
+
+    async def get(self, path: str, **kwargs) -> Reply:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs) -> Reply:
+        return await self.request("POST", path, **kwargs)
+
+
 async def drive(name: str, requests: int, concurrency: int, make_request) -> Stats:
-    """Run `requests` calls of `make_request(i)` (an awaitable returning a response) with `concurrency` in flight."""
+    """Run `requests` calls of `make_request(i)` (an awaitable returning a Reply) with `concurrency` in flight."""
     stats = Stats(name)
     counter = iter(range(requests))
 
@@ -79,7 +144,7 @@ async def drive(name: str, requests: int, concurrency: int, make_request) -> Sta
             started = time.perf_counter()
             try:
                 response = await make_request(i)
-            except httpx.HTTPError as error:
+            except HTTP_ERRORS as error:
                 kind = type(error).__name__
                 stats.errors[kind] = stats.errors.get(kind, 0) + 1
                 continue
@@ -91,9 +156,8 @@ async def drive(name: str, requests: int, concurrency: int, make_request) -> Sta
     return stats
 
 
-def client(base_url: str, **kwargs) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=kwargs.pop("max_connections", 64), max_keepalive_connections=64)
-    return httpx.AsyncClient(base_url=base_url, timeout=kwargs.pop("timeout", 30), limits=limits, **kwargs)
+def client(base_url: str, **kwargs) -> Http:
+    return Http(base_url, connections=kwargs.pop("max_connections", 64), timeout=kwargs.pop("timeout", 30))
 
 
 async def trivial_baseline(base_url: str, requests: int, concurrency: int) -> Stats:

@@ -34,9 +34,7 @@ async def prepare_buyers(base_url: str, slug: str, count: int, concurrency: int)
 
         async def one(i):
             response = await http.get(f"/events/{slug}/seats/")
-            token = CSRF.search(response.text).group(1)
-            tokens.append((response.cookies.get("csrftoken") or http.cookies.get("csrftoken"), token))
-            http.cookies.clear()
+            tokens.append((response.cookies["csrftoken"], CSRF.search(response.text).group(1)))
             return response
 
         await drive("seat page (setup)", count, concurrency, one)

@@ -31,7 +31,18 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import ROOT, Stats, bench_env, describe_machine, drive, ensure_database, manage
+from bench.common import (
+    HTTP_ERRORS,
+    ROOT,
+    Http,
+    Reply,
+    Stats,
+    bench_env,
+    describe_machine,
+    drive,
+    ensure_database,
+    manage,
+)
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 FREE_SEAT = re.compile(r'<label class="seat available"><input type="checkbox" name="seat" value="([A-Z]+-\d+)"')
@@ -54,8 +65,8 @@ class Buyer:
     def header(self) -> dict[str, str]:
         return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
 
-    def absorb(self, response: httpx.Response) -> None:
-        for raw in response.headers.get_list("set-cookie"):
+    def absorb(self, response: Reply) -> None:
+        for raw in response.headers.getall("Set-Cookie", []):
             jar = SimpleCookie()
             jar.load(raw)
             for name, morsel in jar.items():
@@ -82,16 +93,16 @@ class Run:
     def stats(self, step: str) -> Stats:
         return self.steps.setdefault(step, Stats(step))
 
-    async def call(self, http: httpx.AsyncClient, buyer: Buyer, step: str, method: str, url: str, **kwargs):
+    async def call(self, http: Http, buyer: Buyer, step: str, method: str, url: str, **kwargs) -> Reply:
         headers = {**buyer.header(), **kwargs.pop("headers", {})}
         began = time.perf_counter()
         try:
             response = await http.request(method, url, headers=headers, **kwargs)
-        except httpx.TimeoutException:
+        except TimeoutError:
             self.timeouts += 1
             self.errors["timeout"] = self.errors.get("timeout", 0) + 1
             raise
-        except httpx.HTTPError as error:
+        except HTTP_ERRORS as error:
             kind = type(error).__name__
             self.errors[kind] = self.errors.get(kind, 0) + 1
             raise
@@ -106,7 +117,7 @@ class Run:
         return response
 
 
-async def wait_in_line(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> bool:
+async def wait_in_line(run: Run, http: Http, buyer: Buyer) -> bool:
     """Poll the waiting room like its page does, until admitted (True) or the line ends (False)."""
     await run.call(http, buyer, "queue page", "GET", f"/queue/{run.slug}/")
     while True:
@@ -131,7 +142,7 @@ async def wait_in_line(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> bool:
         await asyncio.sleep(min(5.0, status.get("poll_after_ms", 1000) / 1000))
 
 
-async def seat_page(run: Run, http: httpx.AsyncClient, buyer: Buyer) -> httpx.Response | None:
+async def seat_page(run: Run, http: Http, buyer: Buyer) -> Reply | None:
     """The seat map, going through the waiting room whenever the gate sends the buyer there."""
     for _ in range(50):
         response = await run.call(http, buyer, "seat page", "GET", f"/events/{run.slug}/seats/")
@@ -155,7 +166,7 @@ def choose(rng: random.Random, free: list[str], popular: bool) -> list[str]:
     return rng.sample(free, count)
 
 
-async def one_buyer(run: Run, http: httpx.AsyncClient, index: int) -> Buyer:
+async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
     rng = random.Random(index * 7919 + run.args.seed)
     buyer = Buyer(index)
     args = run.args
@@ -243,17 +254,17 @@ async def one_buyer(run: Run, http: httpx.AsyncClient, index: int) -> Buyer:
                 run.sold_out_at = time.perf_counter() - run.started
         else:
             buyer.outcome = f"verify {result.get('status', verify.status_code)}"
-    except httpx.HTTPError:
+    except HTTP_ERRORS:
         buyer.outcome = "http error"
     return buyer
 
 
-_emulator_client: httpx.AsyncClient | None = None
+_emulator_client: Http | None = None
 
 
 async def emulator_pay(run: Run, order_id: str, outcome: str, **extra) -> dict:
     """What the Checkout modal does when the buyer pays (the emulator's scripted path)."""
-    response = await _emulator_client.post(f"/_emulator/orders/{order_id}/pay", json={"outcome": outcome, **extra})
+    response = await _emulator_client.post(f"/_emulator/orders/{order_id}/pay", json_body={"outcome": outcome, **extra})
     return response.json()
 
 
@@ -485,12 +496,11 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
     """Whole buyers (seat page + hold) per second on an event without a waiting room."""
     from bench.holds import seat_label
 
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with Http(base) as http:
 
         async def whole_buyer(i):
-            page = await http.get(f"/events/{slug}/seats/", headers={"Cookie": ""})
+            page = await http.get(f"/events/{slug}/seats/")
             token = CSRF.search(page.text).group(1)
-            cookie = page.cookies.get("csrftoken")
             return await http.post(
                 f"/events/{slug}/hold/",
                 data={
@@ -500,7 +510,11 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
                     "phone": "+919800000000",
                     "csrfmiddlewaretoken": token,
                 },
-                headers={"Accept": "application/json", "Cookie": f"csrftoken={cookie}", "Referer": base + "/"},
+                headers={
+                    "Accept": "application/json",
+                    "Cookie": f"csrftoken={page.cookies['csrftoken']}",
+                    "Referer": base + "/",
+                },
             )
 
         return await drive("whole buyer (seat page + hold)", buyers, concurrency, whole_buyer)
@@ -509,11 +523,13 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
 async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer], list[dict], float]:
     global _emulator_client
     args = run.args
-    _emulator_client = httpx.AsyncClient(base_url=run.emulator, timeout=30)
-    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
     samples: list[dict] = []
     stop = asyncio.Event()
-    async with httpx.AsyncClient(base_url=run.base, timeout=args.timeout, limits=limits) as http:
+    async with (
+        Http(run.emulator, connections=64) as emulator_http,
+        Http(run.base, connections=args.connections, timeout=args.timeout) as http,
+    ):
+        _emulator_client = emulator_http
         run.started = time.perf_counter()
         sampler = asyncio.create_task(sample(run, env, event_id, stop, samples))
         arrival = random.Random(args.seed)
@@ -531,7 +547,6 @@ async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer
         await asyncio.sleep(3)
         stop.set()
         await sampler
-    await _emulator_client.aclose()
     return buyers, samples, flow_seconds
 
 
