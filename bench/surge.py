@@ -730,7 +730,7 @@ def main() -> int:
             "--slug",
             capacity_slug,
             "--rows",
-            str(args.buyers // 50 + 2),
+            str(min(args.buyers, 1000) // 50 + 2),
             "--seats-per-row",
             "50",
             "--price",

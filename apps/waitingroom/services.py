@@ -149,6 +149,9 @@ class Status:
         return dict(self.__dict__)
 
 
+MAX_POLL_MS = 45_000
+
+
 def _jitter(ms: float) -> int:
     """Spread the polls so that a page opened by 10,000 people at once does not poll in step."""
     return int(ms * random.uniform(0.75, 1.25))
@@ -215,7 +218,10 @@ def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, 
     fields = {"position": raw.position, "ahead": ahead, "eta_seconds": eta, "progress": round(max(0.0, progress), 3)}
     if cfg.get("paused") == "1":
         return status("paused", 10_000, **{**fields, "eta_seconds": None})
-    poll_ms = min(15_000, max(2_000, (eta or 0) * 1000 / 4))
+    # Far back in a long line, poll rarely: 5,000 people polling every 15 s alone are ~330 req/s,
+    # most of a small server. Polls stay well inside the no-show grace period.
+    grace_ms = int(cfg.get("grace_s", 120) or 120) * 1000
+    poll_ms = min(MAX_POLL_MS, grace_ms / 3, max(2_000, (eta or 0) * 1000 / 4))
     return status("waiting", poll_ms, **fields)
 
 
