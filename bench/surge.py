@@ -139,7 +139,7 @@ async def wait_in_line(run: Run, http: Http, buyer: Buyer) -> bool:
         if status.get("state") in ("sold_out", "closed"):
             buyer.outcome = status["state"]
             return False
-        await asyncio.sleep(min(5.0, status.get("poll_after_ms", 1000) / 1000))
+        await asyncio.sleep(status.get("poll_after_ms", 1000) / 1000)  # as the page does
 
 
 async def seat_page(run: Run, http: Http, buyer: Buyer) -> Reply | None:
@@ -264,7 +264,14 @@ _emulator_client: Http | None = None
 
 async def emulator_pay(run: Run, order_id: str, outcome: str, **extra) -> dict:
     """What the Checkout modal does when the buyer pays (the emulator's scripted path)."""
-    response = await _emulator_client.post(f"/_emulator/orders/{order_id}/pay", json_body={"outcome": outcome, **extra})
+    try:
+        response = await _emulator_client.post(
+            f"/_emulator/orders/{order_id}/pay", json_body={"outcome": outcome, **extra}
+        )
+    except HTTP_ERRORS as error:
+        kind = f"emulator {type(error).__name__}"
+        run.errors[kind] = run.errors.get(kind, 0) + 1
+        raise
     return response.json()
 
 
