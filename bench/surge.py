@@ -89,6 +89,7 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     inside_5xx: int = 0
     timeouts: int = 0
+    timeouts_inside: int = 0  # of buyers already admitted: the target is zero
 
     def stats(self, step: str) -> Stats:
         return self.steps.setdefault(step, Stats(step))
@@ -100,6 +101,8 @@ class Run:
             response = await http.request(method, url, headers=headers, **kwargs)
         except TimeoutError:
             self.timeouts += 1
+            if buyer.admitted_at is not None:
+                self.timeouts_inside += 1
             self.errors["timeout"] = self.errors.get("timeout", 0) + 1
             raise
         except HTTP_ERRORS as error:
@@ -601,6 +604,7 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
         "errors_5xx": fifth,
         "errors_5xx_inside": run.inside_5xx,
         "timeouts": run.timeouts,
+        "timeouts_inside": run.timeouts_inside,
         "errors": run.errors,
         "outcomes": outcomes,
         "fairness_out_of_order_share": out_of_order_share(buyers),
@@ -623,7 +627,8 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
         f"({figures['confirmed_per_second']}/s), requests {requests} ({figures['requests_per_second']}/s)"
     )
     print(
-        f"status codes            {dict(sorted(status_codes.items()))}; timeouts {run.timeouts}; "
+        f"status codes            {dict(sorted(status_codes.items()))}; timeouts {run.timeouts} "
+        f"({run.timeouts_inside} of buyers inside); "
         f"5xx for buyers inside {run.inside_5xx}"
     )
     print(f"outcomes                {outcomes}")
@@ -761,7 +766,9 @@ def main() -> int:
     (out / "surge.json").write_text(json.dumps(figures, indent=2))
     draw(samples, run, out / "surge.png")
     print(f"\nwrote {out / 'surge.json'} and {out / 'surge.png'}")
-    healthy = audit_ok and run.inside_5xx == 0 and run.timeouts == 0
+    # The promise: a clean audit, and no 5xx or timeout for anyone already inside. Outside
+    # buyers' timeouts (a server that cannot absorb the arrival burst) are reported, not fatal.
+    healthy = audit_ok and run.inside_5xx == 0 and run.timeouts_inside == 0
     return 0 if healthy else 1
 
 

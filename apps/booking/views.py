@@ -2,15 +2,18 @@
 errors become HTTP answers in `error_response` only."""
 
 import math
+from functools import wraps
 from uuid import UUID
 
 import segno
 from django.conf import settings
+from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from redis.exceptions import RedisError
 
 from apps.booking import inventory, links, selectors, services
 from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
@@ -38,12 +41,42 @@ def error_response(request, error: BookingError, *, event=None, form=None):
     return render(request, "booking/error.html", {"error": error}, status=error.status)
 
 
+# The event pages are the same for everyone and take the first blow of a drop (every arriving
+# buyer opens one): served from Redis for a few seconds instead of the database and templates.
+PUBLIC_PAGE_SECONDS = 5
+
+
+def public_page(view):
+    """Cache a page that is the same for every visitor. Redis trouble means rendering it, never an error."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        key = f"page:{request.path}"
+        try:
+            hit = cache.get(key)
+        except RedisError:
+            hit = None
+        if hit is not None:
+            return HttpResponse(hit)
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200:
+            try:
+                cache.set(key, response.content, PUBLIC_PAGE_SECONDS)
+            except RedisError:
+                pass
+        return response
+
+    return wrapped
+
+
 @require_GET
+@public_page
 def event_list(request):
     return render(request, "booking/event_list.html", {"events": selectors.events_listed()})
 
 
 @require_GET
+@public_page
 def event_detail(request, slug: str):
     event = _event_or_404(slug)
     return render(request, "booking/event_detail.html", {"event": event, "on_sale": event.is_on_sale()})

@@ -134,3 +134,11 @@ def test_readyz_names_redis_when_down(client, settings):
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["down"] == ["redis"]
     assert response["Retry-After"]
+
+
+def test_event_page_is_served_from_the_cache(client, event, django_assert_num_queries):
+    first = client.get(f"/events/{event.slug}/")
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = client.get(f"/events/{event.slug}/")
+    assert again.content == first.content
