@@ -1,14 +1,12 @@
-"""Errors of the waiting room, each with what the visitor sees and the HTTP status."""
+"""Errors of the waiting room, each with what the visitor sees and the HTTP status: part of the
+project's one error hierarchy (`apps.booking.errors.BookingError`)."""
+
+from apps.booking.errors import BookingError
 
 
-class WaitingRoomError(Exception):
-    status = 400
+class WaitingRoomError(BookingError):
     code = "waiting_room_error"
     message = "Something went wrong in the waiting room."
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.message)
-        self.message = message or self.message
 
 
 class RateLimited(WaitingRoomError):
