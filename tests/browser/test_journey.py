@@ -4,16 +4,22 @@ import pytest
 
 from apps.booking.models import Booking, BookingIntent, Seat
 from apps.payments.models import Payment
+from apps.waitingroom import queue
 from tests.browser.conftest import shot
 from tests.factories import make_event
+from tests.waitingroom.conftest import open_room
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 
-def hold_two_seats(page, live_server, event):
+def hold_two_seats(page, live_server, event, through_queue=False):
     page.goto(f"{live_server.url}/events/{event.slug}/")
     shot(page, "journey-1-event")
     page.get_by_role("link", name="Choose seats").click()
+    if through_queue:
+        # The gate sends the buyer to the waiting room, which lets them in and moves on by itself.
+        page.wait_for_url(f"**/events/{event.slug}/seats/")
+        assert page.context.cookies() and any(c["name"] == "wr_vid" for c in page.context.cookies())
     page.check('input[name="seat"][value="A-1"]', force=True)
     page.check('input[name="seat"][value="A-2"]', force=True)
     page.fill('input[name="name"]', "Asha Rao")
@@ -28,7 +34,8 @@ def hold_two_seats(page, live_server, event):
 
 def test_buyer_pays_in_the_modal_and_gets_a_ticket(page, live_server, gateway_url):
     event = make_event()
-    hold_two_seats(page, live_server, event)
+    open_room(event, capacity=10, rate_per_minute=600)
+    hold_two_seats(page, live_server, event, through_queue=True)
     page.get_by_role("button", name="Pay").click()
     page.frame_locator("#rzp-emu-frame").locator("#rzp-emu-pay-success").wait_for()
     # Pressing Pay extended the hold once, and the countdown shows it (8 + 5 minutes).
@@ -42,6 +49,8 @@ def test_buyer_pays_in_the_modal_and_gets_a_ticket(page, live_server, gateway_ur
     shot(page, "journey-5-ticket")
     assert set(Seat.objects.filter(event=event, label__in=["A-1", "A-2"]).values_list("status", flat=True)) == {"SOLD"}
     assert Payment.objects.get().status == Payment.Status.CAPTURED
+    # The finished booking gave the buyer's waiting-room slot back at once.
+    assert queue.client().zcard(queue.key(event.id, "inside")) == 0
 
 
 def test_failed_payment_lets_the_buyer_retry(page, live_server, gateway_url):
