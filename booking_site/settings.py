@@ -223,13 +223,18 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # --- Razorpay -------------------------------------------------------------------
 # Production talks to Razorpay itself; development and tests point RAZORPAY_API_URL
 # and RAZORPAY_CHECKOUT_JS at the project's emulator (never enabled in production).
-RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="rzp_test_surgelocal")
-RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="surge-local-key-secret")
-RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="surge-local-webhook-secret")
+# Secrets come from the environment. Only where the emulator stands in for Razorpay
+# (development, tests, load runs) do local test values fill in for missing ones.
+RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=DEBUG)
+_LOCAL = RAZORPAY_EMULATOR_ENABLED
+RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="rzp_test_surgelocal" if _LOCAL else environ.Env.NOTSET)
+RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="surge-local-key-secret" if _LOCAL else environ.Env.NOTSET)
+RAZORPAY_WEBHOOK_SECRET = env(
+    "RAZORPAY_WEBHOOK_SECRET", default="surge-local-webhook-secret" if _LOCAL else environ.Env.NOTSET
+)
 RAZORPAY_API_URL = env("RAZORPAY_API_URL", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS = env("RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js")
 RAZORPAY_EMULATOR_WEBHOOK_URL = env("RAZORPAY_EMULATOR_WEBHOOK_URL", default=f"{SITE_URL}/payments/razorpay/webhook/")
-RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=DEBUG)
 RAZORPAY_MAX_ATTEMPTS = env.int("RAZORPAY_MAX_ATTEMPTS", default=3)  # SDK retries connection errors/timeouts
 RAZORPAY_RETRY_DELAY = env.float("RAZORPAY_RETRY_DELAY", default=0.5)
 PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", default=5)

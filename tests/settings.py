@@ -18,6 +18,8 @@ os.environ.setdefault("DB_POOL_TIMEOUT", "20")
 # Booking tests run with rooms off; waiting-room tests turn rooms on explicitly.
 os.environ.setdefault("WAITING_ROOM_DEFAULT_MODE", "off")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# Payments talk to the project's emulator in tests (local test keys fill in).
+os.environ.setdefault("RAZORPAY_EMULATOR_ENABLED", "true")
 os.environ.setdefault("RAZORPAY_API_URL", "http://127.0.0.1:9")  # nothing listens: payments tests start the emulator
 os.environ.setdefault("RAZORPAY_RETRY_DELAY", "0.05")
 
