@@ -30,7 +30,7 @@ from apps.booking.errors import (
     UnknownSeats,
 )
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
-from apps.booking.signals import IntentEnding, intent_ended
+from apps.booking.signals import IntentEnding, IntentHeld, intent_ended, intent_held
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +222,8 @@ def hold_seats(
                 raise SeatsUnavailable({seat.label} | {s.label for s in others if not s.is_free(now)})
         IntentSeat.objects.bulk_create([IntentSeat(intent=intent, seat=s) for s in seats])
         inventory.invalidate_on_commit(event.id)
+        held = IntentHeld(intent.id, event.id, intent.session_ref)
+        transaction.on_commit(lambda: intent_held.send(sender=BookingIntent, held=held))
     return HoldResult(intent=intent, created=True)
 
 

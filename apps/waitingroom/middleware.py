@@ -6,14 +6,13 @@ and checks and renews the live lease). It never queries the database: the event 
 slug and behind a checkout's intent id come from Redis lookups cached in this process
 (both mappings never change), staff status from the signed-cookie session.
 
-Checkout URLs carry an intent id, not a slug. When the gate lets a hold through, it records
-`wr:intent:<id> -> "<event>|<visitor>"`: the owner reaches that checkout (payment pages
+Checkout URLs carry an intent id, not a slug. When a hold is made (the booking core's
+`intent_held`, see receivers.py), `wr:intent:<id> -> "<event>|<visitor>"` is recorded: the owner reaches that checkout (payment pages
 included) for as long as the hold lasts and after, without needing a lease; anyone else
 needs an admission to that event. An intent not made through the gate (the room was off,
 staff) has no record and is not gated.
 """
 
-import json
 import logging
 import re
 import time
@@ -33,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/$")
 CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
-CHECKOUT_REDIRECT = re.compile(r"/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0
 
@@ -92,10 +90,8 @@ class WaitingRoomGate:
                     services.check_limit(kind="hold", event_id=event_id, visitor_id=visitor, ip=client_ip(request))
                 except RateLimited as error:
                     return self._too_many(request, error.retry_after, error.message)
-            response = self.get_response(request)
-            self._record_hold(response, event_id, visitor, pinned=verdict == "pass")
-        else:
-            response = self.get_response(request)
+        # A hold made here is recorded for the gate by the receiver of the core's `intent_held`.
+        response = self.get_response(request)
         self._renew(response, event_id, visitor, expires)
         return response
 
@@ -180,22 +176,6 @@ class WaitingRoomGate:
             response.render()
         response["Retry-After"] = str(retry_after)
         return response
-
-    def _record_hold(self, response, event_id: int, visitor: str, pinned: bool) -> None:
-        intent_id = None
-        if response.status_code in (302, 303):
-            match = CHECKOUT_REDIRECT.search(response.get("Location", ""))
-            intent_id = match["intent"] if match else None
-        elif response.status_code in (200, 201) and response.get("Content-Type", "").startswith("application/json"):
-            try:
-                intent_id = json.loads(response.content).get("intent")
-            except (ValueError, AttributeError):
-                intent_id = None
-        if intent_id:
-            try:
-                services.record_hold(event_id=event_id, visitor_id=visitor, intent_id=intent_id.lower(), pin=pinned)
-            except RedisError:
-                logger.warning("could not record hold %s for the gate", intent_id)
 
     def _renew(self, response, event_id: int, visitor: str, expires: int | None) -> None:
         if expires and tokens.needs_renewal(expires):

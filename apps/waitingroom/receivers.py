@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from redis.exceptions import RedisError
 
 from apps.booking.models import Event
-from apps.booking.signals import intent_ended
+from apps.booking.signals import intent_ended, intent_held
 from apps.waitingroom import services
 
 logger = logging.getLogger(__name__)
@@ -21,6 +21,17 @@ def event_saved(sender, instance: Event, raw: bool = False, **kwargs):
     never reads the database, so the room must exist in Redis before the first visitor."""
     if not raw:
         services.ensure_config(event=instance)
+
+
+@receiver(intent_held, dispatch_uid="waitingroom_intent_held")
+def intent_held_pins_slot(sender, held, **kwargs):
+    """A new hold: its owner may reach the checkout, and an admitted owner keeps the slot while it lasts."""
+    if not held.session_ref:
+        return  # made outside the gate (staff, a script)
+    try:
+        services.record_hold(event_id=held.event_id, visitor_id=held.session_ref, intent_id=str(held.intent_id))
+    except RedisError:
+        logger.warning("could not record hold %s for the gate", held.intent_id)
 
 
 @receiver(intent_ended, dispatch_uid="waitingroom_intent_ended")

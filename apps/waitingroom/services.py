@@ -234,15 +234,15 @@ def leave(*, event_id: int, visitor_ids: list[str]) -> int:
     return queue.leave(queue.client(), event_id, [v for v in visitor_ids if v])
 
 
-def record_hold(*, event_id: int, visitor_id: str, intent_id: str, pin: bool) -> None:
+def record_hold(*, event_id: int, visitor_id: str, intent_id: str) -> None:
     """Remember whose hold this is (the gate lets its owner reach the checkout) and, when the
-    visitor is inside, keep the lease alive for as long as a hold can last."""
+    visitor is inside, keep the lease alive for as long as a hold can last (ZADD XX: a visitor
+    not inside gains nothing)."""
     conn = queue.client()
     pin_ms = settings.WAITING_ROOM_HOLD_PIN_SECONDS * 1000
     pipe = conn.pipeline(transaction=False)
     pipe.set(queue.intent_key(intent_id), f"{event_id}|{visitor_id}", ex=settings.WAITING_ROOM_HOLD_PIN_SECONDS + 3600)
-    if pin:
-        pipe.zadd(queue.key(event_id, "inside"), {visitor_id: now_ms() + pin_ms}, xx=True, gt=True)
+    pipe.zadd(queue.key(event_id, "inside"), {visitor_id: now_ms() + pin_ms}, xx=True, gt=True)
     pipe.execute()
 
 

@@ -135,7 +135,8 @@ def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_
     assert tokens.cookie_name(room.id) in page.cookies
     assert client.get(seats).status_code == 200
 
-    response = client.post(f"/events/{room.slug}/hold/", {"seat": ["A-1", "A-2"], **_form(buyer(1))})
+    with django_capture_on_commit_callbacks(execute=True):  # the hold is announced after commit
+        response = client.post(f"/events/{room.slug}/hold/", {"seat": ["A-1", "A-2"], **_form(buyer(1))})
     assert response.status_code == 303
     checkout = response["Location"]
     intent_id = checkout.strip("/").split("/")[-1]
