@@ -57,6 +57,9 @@ class Refund(models.Model):
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     refund_id = models.CharField(max_length=40, unique=True, null=True, blank=True)
+    razorpay_payment_id = models.CharField(
+        max_length=40, help_text="The Razorpay payment refunded (an order can carry a second, duplicate payment)."
+    )
     idempotency_key = models.CharField(max_length=64, unique=True)
     amount_paise = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
