@@ -5,6 +5,7 @@ real processes."""
 import hashlib
 import hmac
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from django.conf import settings
 
 from tests.processes import ROOT, product_env
 
-EMULATOR_REDIS = "redis://127.0.0.1:6379/11"
+EMULATOR_REDIS = os.environ.get("TEST_EMULATOR_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
 def free_port() -> int:
