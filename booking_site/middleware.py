@@ -2,6 +2,7 @@
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
@@ -17,6 +18,20 @@ RETRY_AFTER_SECONDS = 5
 
 def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
+
+
+def client_ip(request) -> str:
+    """The client's address. Behind the front (nginx), the proxy's header names it
+    (CLIENT_IP_HEADER, e.g. HTTP_X_REAL_IP, which nginx overwrites on every request); the header
+    is believed only when the request really came from a trusted proxy (TRUSTED_PROXIES), so a
+    client talking to gunicorn directly cannot pick its own address."""
+    peer = request.META.get("REMOTE_ADDR", "")
+    header = settings.WAITING_ROOM_CLIENT_IP_HEADER
+    if header != "REMOTE_ADDR" and peer in settings.TRUSTED_PROXIES:
+        value = request.META.get(header, "").split(",")[0].strip()
+        if value:
+            return value
+    return peer or "unknown"
 
 
 def service_unavailable(request, what: str, retry_after: int = RETRY_AFTER_SECONDS):

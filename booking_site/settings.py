@@ -36,7 +36,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "apps.waitingroom.middleware.QueueStatusShortcut",
+    "apps.waitingroom.middleware.LobbyShortcut",
+    "apps.booking.middleware.PublicPageShortcut",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "booking_site.middleware.DependencyDownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -141,6 +142,9 @@ CELERY_QUEUES_ALL = "default,confirmations,emails,reconciliation"
 # --- Booking rules ----------------------------------------------------------
 HOLD_MINUTES = env.int("HOLD_MINUTES", default=8)
 BOOKING_CHECKOUT_URL_NAME = "payments:checkout"  # where a hold sends the buyer
+# Shown on the event page (the core does not know the waiting room): the line's panel, so an
+# arrival's place comes from the event page's first status call.
+BOOKING_EVENT_LOBBY_TEMPLATE = "waitingroom/lobby_panel.html"
 MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
 
@@ -156,8 +160,11 @@ WAITING_ROOM_TOKEN_SECONDS = env.int("WAITING_ROOM_TOKEN_SECONDS", default=1800)
 # the hold's end frees it earlier.
 WAITING_ROOM_HOLD_PIN_SECONDS = env.int("WAITING_ROOM_HOLD_PIN_SECONDS", default=(HOLD_MINUTES + 10) * 60)
 WAITING_ROOM_RETRY_AFTER = env.int("WAITING_ROOM_RETRY_AFTER", default=5)
-# Where the client address is (behind a proxy, e.g. HTTP_X_FORWARDED_FOR: its first entry is used).
+# Where the client address is. Behind the front (nginx sets X-Real-IP to the socket's peer):
+# HTTP_X_REAL_IP. The header is believed only from TRUSTED_PROXIES (gunicorn listens on loopback
+# behind nginx; "" is a unix socket); plain gunicorn without nginx keeps REMOTE_ADDR.
 WAITING_ROOM_CLIENT_IP_HEADER = env("WAITING_ROOM_CLIENT_IP_HEADER", default="REMOTE_ADDR")
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1", ""])
 # Token buckets: (tokens per minute, burst), per event. Per IP is generous: mobile carriers NAT many buyers.
 WAITING_ROOM_RATE_LIMITS = {
     "join_per_ip": (env.int("WR_JOIN_PER_IP_PER_MINUTE", default=300), env.int("WR_JOIN_PER_IP_BURST", default=100)),

@@ -7,19 +7,19 @@ from uuid import UUID
 
 import segno
 from django.conf import settings
-from django.core.cache import cache
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from redis.exceptions import RedisError
 
 from apps.booking import inventory, links, selectors, services
 from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
 from apps.booking.forms import HoldForm
+from apps.booking.pages import forget_page, store_page
 from apps.booking.rendering import seat_grid_html
 from booking_site.middleware import wants_json
+from booking_site.prebuilt import cache_headers
 
 
 def _event_or_404(slug: str):
@@ -41,29 +41,17 @@ def error_response(request, error: BookingError, *, event=None, form=None):
     return render(request, "booking/error.html", {"error": error}, status=error.status)
 
 
-# The event pages are the same for everyone and take the first blow of a drop (every arriving
-# buyer opens one): served from Redis for a few seconds instead of the database and templates.
-PUBLIC_PAGE_SECONDS = 5
-
-
 def public_page(view):
-    """Cache a page that is the same for every visitor. Redis trouble means rendering it, never an error."""
+    """A page that is the same for every visitor: rendered here, then kept as pre-built bytes
+    (pages.py) that PublicPageShortcut answers ahead of the middleware stack."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
-        key = f"page:{request.path}"
-        try:
-            hit = cache.get(key)
-        except RedisError:
-            hit = None
-        if hit is not None:
-            return HttpResponse(hit)
         response = view(request, *args, **kwargs)
         if response.status_code == 200:
-            try:
-                cache.set(key, response.content, PUBLIC_PAGE_SECONDS)
-            except RedisError:
-                pass
+            return cache_headers(response, store_page(request.path_info, response.content))
+        if response.status_code == 404:
+            forget_page(request.path_info)
         return response
 
     return wrapped
@@ -79,7 +67,8 @@ def event_list(request):
 @public_page
 def event_detail(request, slug: str):
     event = _event_or_404(slug)
-    return render(request, "booking/event_detail.html", {"event": event, "on_sale": event.is_on_sale()})
+    context = {"event": event, "on_sale": event.is_on_sale(), "lobby_template": settings.BOOKING_EVENT_LOBBY_TEMPLATE}
+    return render(request, "booking/event_detail.html", context)
 
 
 def _seat_grid_html(event) -> str:

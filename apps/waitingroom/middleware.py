@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from apps.waitingroom import queue, services, tokens
 from apps.waitingroom.errors import RateLimited
-from booking_site.middleware import service_unavailable, wants_json
+from booking_site.middleware import client_ip, service_unavailable, wants_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +34,6 @@ EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/$")
 CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0
-
-
-def client_ip(request) -> str:
-    value = request.META.get(settings.WAITING_ROOM_CLIENT_IP_HEADER) or request.META.get("REMOTE_ADDR", "")
-    return value.split(",")[0].strip() or "unknown"
 
 
 class WaitingRoomGate:
@@ -58,10 +53,7 @@ class WaitingRoomGate:
             return self.get_response(request)
         if self._is_staff(request):
             return self.get_response(request)
-        visitor = request.COOKIES.get(tokens.VISITOR_COOKIE, "")
-        new_visitor = not visitor
-        if new_visitor:
-            visitor = tokens.new_visitor_id()
+        visitor, new_visitor = tokens.visitor_from(request)
         request.visitor_id = visitor
         try:
             if event_match:
@@ -197,24 +189,26 @@ class WaitingRoomGate:
         return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
 
 
-STATUS_PATH = re.compile(r"^/queue/(?P<slug>[-\w]+)/status$")
+LOBBY_PATH = re.compile(r"^/queue/(?P<slug>[-\w]+)/(?P<what>status)?$")
 
 
-class QueueStatusShortcut:
-    """Answers the waiting page's status poll right after SecurityMiddleware.
+class LobbyShortcut:
+    """Answers the line's two hottest URLs right after SecurityMiddleware: the waiting page
+    (pre-built bytes) and its status poll (one Redis round trip; for a newcomer, the join).
 
-    During a drop every waiting visitor polls this URL, so it is the hottest one; it uses no
-    session, user, CSRF or message, so it skips them (and URL resolution). Anything else
-    passes on untouched."""
+    During a drop every arrival and every waiting visitor lands here; neither uses a session,
+    user, CSRF or message, so they skip those (and URL resolution). Anything else passes on."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith("/queue/") and request.method == "GET":
-            match = STATUS_PATH.match(request.path_info)
+        if request.path_info.startswith("/queue/") and request.method in ("GET", "HEAD"):
+            match = LOBBY_PATH.match(request.path_info)
             if match:
-                from apps.waitingroom.views import status_response
+                from apps.waitingroom.views import status_response, waiting_page
 
-                return status_response(request, match["slug"])
+                if match["what"]:
+                    return status_response(request, match["slug"])
+                return waiting_page(request, match["slug"])
         return self.get_response(request)

@@ -18,6 +18,7 @@ Keys of event E:
   seed    string secret pre-queue seed (published as a SHA-256 before the opening)
   lock    string admit single-flight (SET NX PX)
   rl:*    hash   token buckets (join/hold per IP and per visitor)
+  who     hash   visitor -> client address the place was given to (the join audit)
 Outside the tags (lookups done before the event is known): wr:slug:<slug> -> E,
 wr:intent:<uuid> -> "E|visitor".
 """
@@ -163,9 +164,35 @@ return join_line(ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1')
 """
 )
 
+# Token buckets: take one token from every bucket or none. limits: per bucket, tokens per
+# minute then burst. Returns 0, or the milliseconds to wait.
+_BUCKET_FN = """
+local function take_tokens(keys, now, limits)
+  local levels, wait = {}, 0
+  for i, k in ipairs(keys) do
+    local rate, burst = tonumber(limits[2 * i - 1]) / 60000, tonumber(limits[2 * i])
+    local b = redis.call('HMGET', k, 't', 'ts')
+    local t = tonumber(b[1] or burst)
+    t = math.min(burst, t + math.max(0, now - tonumber(b[2] or now)) * rate)
+    levels[i] = t
+    if t < 1 then wait = math.max(wait, math.ceil((1 - t) / rate)) end
+  end
+  if wait > 0 then return wait end
+  for i, k in ipairs(keys) do
+    local rate, burst = tonumber(limits[2 * i - 1]) / 60000, tonumber(limits[2 * i])
+    redis.call('HSET', k, 't', tostring(levels[i] - 1), 'ts', now)
+    redis.call('PEXPIRE', k, math.ceil(burst / rate) + 1000)
+  end
+  return 0
+end
+"""
+
 # Status poll: admit first (at most once a second per event: SET NX PX is the single-flight
 # lock, so the line moves even with beat down), then heartbeat and read everything the page
-# shows, in one round trip. ARGV: visitor, now, max_scan, allow_new ('1': join first if needed).
+# shows, in one round trip. ARGV: visitor, now, max_scan, allow_new ('1': join first if needed,
+# within the join limits), the limits (per-IP per minute and burst, per-visitor per minute and
+# burst) and the client's address. KEYS: event_keys, then the two join buckets and `who`.
+# Returns {'limited', wait ms} when the join limits refuse a newcomer, else
 # Returns {where, position, ahead_at_join, line size, early size, admitted last minute,
 #          inside count, cfg fields (STATUS_CFG), state fields (STATUS_STATE)}. where is
 # inside / line / early / off, or absent (no place: never had one, lost it past the grace
@@ -173,10 +200,19 @@ return join_line(ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1')
 STATUS_LUA = (
     _ADMIT_FN
     + _JOIN_FN
+    + _BUCKET_FN
     + """
 local vid, now = ARGV[1], tonumber(ARGV[2])
 -- Heartbeat (and, for a newcomer, a place first, so that this very poll may let them in).
-local j = join_line(vid, now, ARGV[4] == '1')
+local j = join_line(vid, now, false)
+if j[1] == 'absent' and ARGV[4] == '1' then
+  -- Joining costs a token from the per-IP and per-visitor buckets (KEYS 11, 12), all in this
+  -- one round trip; the address a place was given to is kept for the audit (KEYS 13).
+  local wait = take_tokens({KEYS[11], KEYS[12]}, now, {ARGV[5], ARGV[6], ARGV[7], ARGV[8]})
+  if wait > 0 then return cjson.encode({'limited', wait}) end
+  j = join_line(vid, now, true)
+  if j[1] == 'line' or j[1] == 'early' then redis.call('HSET', KEYS[13], vid, ARGV[9]) end
+end
 local where, position, first = j[1], j[2], j[3]
 if where == 'line' or where == 'early' or where == 'inside' then
   -- Only someone with a place spends the admit (a poll about to be rate-checked does not).
@@ -247,25 +283,16 @@ return {'pass', mode}
 
 # Token buckets (abuse limits). KEYS: bucket keys. ARGV: now, then per key: rate per minute,
 # burst. Takes one token from every bucket or none. Returns {allowed, retry_after_ms}.
-BUCKET_LUA = """
-local now = tonumber(ARGV[1])
-local levels, wait = {}, 0
-for i, k in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[2 * i]) / 60000, tonumber(ARGV[2 * i + 1])
-  local b = redis.call('HMGET', k, 't', 'ts')
-  local t = tonumber(b[1] or burst)
-  t = math.min(burst, t + math.max(0, now - tonumber(b[2] or now)) * rate)
-  levels[i] = t
-  if t < 1 then wait = math.max(wait, math.ceil((1 - t) / rate)) end
-end
+BUCKET_LUA = (
+    _BUCKET_FN
+    + """
+local limits = {}
+for i = 2, #ARGV do limits[i - 1] = ARGV[i] end
+local wait = take_tokens(KEYS, tonumber(ARGV[1]), limits)
 if wait > 0 then return {0, wait} end
-for i, k in ipairs(KEYS) do
-  local rate, burst = tonumber(ARGV[2 * i]) / 60000, tonumber(ARGV[2 * i + 1])
-  redis.call('HSET', k, 't', tostring(levels[i] - 1), 'ts', now)
-  redis.call('PEXPIRE', k, math.ceil(burst / rate) + 1000)
-end
 return {1, 0}
 """
+)
 
 
 class _Scripts:
@@ -334,6 +361,7 @@ class RawStatus:
     state: dict
     arrival: int = 0  # line score: shuffled early arrivals 1..n, then LATE_OFFSET + arrival sequence
     admitted_at: int = 0  # epoch ms of admission (kept for a minute)
+    retry_after_ms: int = 0  # where == 'limited': when joining may be tried again
 
 
 STATUS_CFG = ("mode", "rate", "opens_ms", "closed", "paused", "seed_hash", "grace_s")
@@ -344,9 +372,41 @@ def _fields(names, values) -> dict[str, str]:
     return {n: v for n, v in zip(names, values, strict=True) if isinstance(v, str)}
 
 
-def status(conn, event_id: int, visitor: str, now_ms: int, max_scan: int = MAX_SCAN, join: bool = False) -> RawStatus:
-    args = [visitor, now_ms, max_scan, "1" if join else "0"]
-    r = json.loads(SCRIPTS.status(keys=event_keys(event_id), args=args, client=conn))
+@dataclass(frozen=True)
+class JoinLimits:
+    """The join token buckets: per client address and per visitor (tokens per minute, burst)."""
+
+    ip: str
+    per_ip: tuple[int, int]
+    per_visitor: tuple[int, int]
+
+
+def bucket_key(event_id: int, kind: str, who: str, value: str) -> str:
+    return key(event_id, f"rl:{kind}:{who}:{value}")
+
+
+def status(
+    conn,
+    event_id: int,
+    visitor: str,
+    now_ms: int,
+    max_scan: int = MAX_SCAN,
+    join: JoinLimits | None = None,
+) -> RawStatus:
+    """One round trip: heartbeat, admit (single flight), and with `join` a place for a
+    newcomer (within the join limits: where == 'limited' and retry_after_ms say when not)."""
+    keys = event_keys(event_id)
+    args: list = [visitor, now_ms, max_scan, "0"]
+    if join is not None:
+        keys += [
+            bucket_key(event_id, "join", "ip", join.ip),
+            bucket_key(event_id, "join", "v", visitor),
+            key(event_id, "who"),
+        ]
+        args = [visitor, now_ms, max_scan, "1", *join.per_ip, *join.per_visitor, join.ip]
+    r = json.loads(SCRIPTS.status(keys=keys, args=args, client=conn))
+    if r[0] == "limited":
+        return RawStatus("limited", 0, 0, 0, 0, 0, 0, {}, {}, retry_after_ms=int(r[1]))
     return RawStatus(
         r[0],
         *(int(x) for x in r[1:7]),

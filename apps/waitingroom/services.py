@@ -114,8 +114,8 @@ def flush_line(*, event_id: int) -> None:
 def _limits(kind: str, event_id: int, visitor_id: str, ip: str) -> list[tuple[str, int, int]]:
     limits = settings.WAITING_ROOM_RATE_LIMITS
     return [
-        (queue.key(event_id, f"rl:{kind}:ip:{ip}"), *limits[f"{kind}_per_ip"]),
-        (queue.key(event_id, f"rl:{kind}:v:{visitor_id}"), *limits[f"{kind}_per_visitor"]),
+        (queue.bucket_key(event_id, kind, "ip", ip), *limits[f"{kind}_per_ip"]),
+        (queue.bucket_key(event_id, kind, "v", visitor_id), *limits[f"{kind}_per_visitor"]),
     ]
 
 
@@ -162,17 +162,17 @@ def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = 
     A visitor who lost the place (or never had one) joins again, at the end."""
     conn = queue.client()
     at_ms = at_ms or now_ms()
-    raw = queue.status(conn, event_id, visitor_id, at_ms)
+    limits = settings.WAITING_ROOM_RATE_LIMITS
+    join = queue.JoinLimits(ip=ip, per_ip=limits["join_per_ip"], per_visitor=limits["join_per_visitor"])
+    raw = queue.status(conn, event_id, visitor_id, at_ms, join=join)  # the one round trip of a poll
+    if raw.where == "limited":
+        raise RateLimited(math.ceil(raw.retry_after_ms / 1000))
     cfg = raw.cfg
     if raw.early and at_ms >= int(cfg.get("opens_ms", 0) or 0) and raw.state.get("shuffled") != "1":
         # Beat may be down: the first poll after the opening shuffles (once, atomically).
         seed = conn.get(queue.key(event_id, "seed"))
         if seed and open_prequeue(event_id=event_id, seed=_s(seed)) is not None:
             raw = queue.status(conn, event_id, visitor_id, at_ms)
-    if raw.where == "absent" and cfg.get("mode", "off") != "off" and cfg.get("closed") != "1":
-        if raw.state.get("inv") != "final":
-            check_limit(kind="join", event_id=event_id, visitor_id=visitor_id, ip=ip, conn=conn)
-            raw = queue.status(conn, event_id, visitor_id, at_ms, join=True)
     return _status_from(raw, conn=conn, event_id=event_id, visitor_id=visitor_id, at_ms=at_ms)
 
 

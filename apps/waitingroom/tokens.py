@@ -9,7 +9,9 @@ from django.conf import settings
 from django.core import signing
 
 SALT = "surge.waitingroom.admission"
+VISITOR_SALT = "surge.waitingroom.visitor"
 VISITOR_COOKIE = "wr_vid"
+MAX_VISITOR_COOKIE = 100  # a genuine one is ~50 characters; anything longer is not even checked
 
 
 def cookie_name(event_id: int) -> str:
@@ -18,6 +20,38 @@ def cookie_name(event_id: int) -> str:
 
 def new_visitor_id() -> str:
     return secrets.token_urlsafe(16)
+
+
+_visitor_signer = None
+
+
+def _signer() -> signing.Signer:
+    global _visitor_signer
+    if _visitor_signer is None:
+        _visitor_signer = signing.Signer(salt=VISITOR_SALT)
+    return _visitor_signer
+
+
+def visitor_cookie_value(visitor_id: str) -> str:
+    return _signer().sign(visitor_id)
+
+
+def visitor_from(request) -> tuple[str, bool]:
+    """(visitor id, minted now). Visitor ids are minted and signed by the server: a made-up,
+    tampered or oversized cookie is replaced by a new id, so a client cannot choose its id
+    (nor hold many places by inventing ids without also being a new visitor each time)."""
+    visitor = visitor_id_of(request.COOKIES.get(VISITOR_COOKIE, ""))
+    return (visitor, False) if visitor else (new_visitor_id(), True)
+
+
+def visitor_id_of(cookie_value: str) -> str | None:
+    """The visitor id in a genuine visitor cookie, else None."""
+    if not cookie_value or len(cookie_value) > MAX_VISITOR_COOKIE:
+        return None
+    try:
+        return _signer().unsign(cookie_value)
+    except signing.BadSignature:
+        return None
 
 
 def issue(*, event_id: int, visitor_id: str, now: float | None = None) -> tuple[str, int]:
@@ -60,7 +94,7 @@ def set_cookie(response, *, event_id: int, token: str) -> None:
 def set_visitor_cookie(response, visitor_id: str) -> None:
     response.set_cookie(
         VISITOR_COOKIE,
-        visitor_id,
+        visitor_cookie_value(visitor_id),
         max_age=30 * 24 * 3600,
         httponly=True,
         samesite="Lax",

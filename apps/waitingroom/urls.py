@@ -7,4 +7,5 @@ app_name = "waitingroom"
 urlpatterns = [
     path("queue/<slug:slug>/", views.queue_page, name="queue"),
     path("queue/<slug:slug>/status", views.queue_status, name="status"),
+    path("queue/<slug:slug>/place", views.queue_place, name="place"),
 ]

@@ -1,11 +1,12 @@
-"""The waiting page and its status endpoint. Neither touches the database once the event
-is mirrored in Redis; both call one service."""
+"""The waiting page, its no-JavaScript twin and the status endpoint. None touches the database
+once the event is mirrored in Redis."""
 
 import time
 
 from django.conf import settings
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -14,8 +15,8 @@ from redis.exceptions import RedisError
 
 from apps.waitingroom import selectors, services, tokens
 from apps.waitingroom.errors import RateLimited
-from apps.waitingroom.middleware import client_ip
-from booking_site.middleware import service_unavailable
+from booking_site.middleware import client_ip, service_unavailable
+from booking_site.prebuilt import Prebuilt, prebuild, respond
 
 MESSAGES = {
     "waiting": "You are in line. Keep this page open: it moves on by itself when it is your turn.",
@@ -27,6 +28,8 @@ MESSAGES = {
 }
 
 _events: dict[str, tuple[selectors.RoomEvent, float]] = {}
+_pages: dict[str, tuple[Prebuilt, float]] = {}
+PAGE_SECONDS = 5  # a process rebuilds the waiting page at most this often (the event's name may change)
 
 
 def _room_event_or_404(slug: str) -> selectors.RoomEvent:
@@ -53,11 +56,6 @@ def _next_url(request, event) -> str:
     return reverse("booking:seat_map", args=[event.slug])
 
 
-def _visitor(request) -> tuple[str, bool]:
-    visitor = request.COOKIES.get(tokens.VISITOR_COOKIE, "")
-    return (visitor, False) if visitor else (tokens.new_visitor_id(), True)
-
-
 def _finish(response, *, event, visitor: str, new_visitor: bool, admitted: bool):
     if new_visitor:
         tokens.set_visitor_cookie(response, visitor)
@@ -68,11 +66,43 @@ def _finish(response, *, event, visitor: str, new_visitor: bool, admitted: bool)
     return response
 
 
-@never_cache
+def _panel_context(event, status: services.Status | None = None) -> dict:
+    return {
+        "event": event,
+        "status_url": reverse("waitingroom:status", args=[event.slug]),
+        "place_url": reverse("waitingroom:place", args=[event.slug]),
+        "next_url": reverse("booking:seat_map", args=[event.slug]),
+        "status": status,
+        "message": MESSAGES[status.state] if status else "Finding your place in line…",
+    }
+
+
+def waiting_page(request, slug: str):
+    """The waiting page: the same bytes for every visitor (the script asks for the visitor's
+    place), built at most every few seconds per process. Also answered ahead of the middleware
+    stack (middleware.LobbyShortcut) and micro-cached by the front."""
+    event = _room_event_or_404(slug)
+    cached = _pages.get(slug)
+    now = time.monotonic()
+    if cached is None or cached[1] <= now:
+        page = prebuild(render_to_string("waitingroom/queue.html", _panel_context(event)).encode())
+        if len(_pages) > 10_000:
+            _pages.clear()
+        _pages[slug] = cached = (page, now + PAGE_SECONDS)
+    return respond(request, cached[0])
+
+
 @require_GET
 def queue_page(request, slug: str):
+    return waiting_page(request, slug)
+
+
+@never_cache
+@require_GET
+def queue_place(request, slug: str):
+    """The waiting page for browsers without JavaScript: rendered per visitor, refreshing itself."""
     event = _room_event_or_404(slug)
-    visitor, new_visitor = _visitor(request)
+    visitor, new_visitor = tokens.visitor_from(request)
     next_url = _next_url(request, event)
     try:
         status = services.poll_status(event_id=event.id, visitor_id=visitor, ip=client_ip(request))
@@ -84,15 +114,13 @@ def queue_page(request, slug: str):
         response = HttpResponseRedirect(next_url)
     else:
         context = {
-            "event": event,
-            "status": status,
-            "message": MESSAGES[status.state],
+            **_panel_context(event, status),
             "next_url": next_url,
-            "status_url": reverse("waitingroom:status", args=[event.slug]),
             "refresh_seconds": max(2, status.poll_after_ms // 1000),
             "progress_percent": int(status.progress * 100),
+            "poll_ms": status.poll_after_ms,
         }
-        response = render(request, "waitingroom/queue.html", context)
+        response = render(request, "waitingroom/place.html", context)
     return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == "admitted")
 
 
@@ -103,9 +131,11 @@ def queue_status(request, slug: str):
 
 
 def status_response(request, slug: str):
-    """The status JSON (also served by middleware.QueueStatusShortcut, ahead of the stack)."""
+    """The status JSON (also served by middleware.LobbyShortcut, ahead of the stack). For a
+    newcomer it is the join: one Redis round trip gives the place, and the signed visitor
+    cookie set here keeps it for every later poll, reload and tab."""
     event = _room_event_or_404(slug)
-    visitor, new_visitor = _visitor(request)
+    visitor, new_visitor = tokens.visitor_from(request)
     try:
         status = services.poll_status(event_id=event.id, visitor_id=visitor, ip=client_ip(request))
     except RateLimited as error:

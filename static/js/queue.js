@@ -1,53 +1,73 @@
-// The waiting page: polls the status endpoint when the server says to (it adds jitter),
-// updates position, wait and progress, and moves on to the seat map when admitted.
+// The line's panel (waiting page, and the event page during a drop). Its first status call is
+// the arrival's join; it then polls when the server says (the server adds jitter), shows the
+// place, wait and progress, and moves on to the seat map when admitted. A busy front (503) or
+// a limit (429) is retried after Retry-After, spread with jitter so that a crowd does not
+// come back in step.
 (function () {
   var root = document.getElementById("wr");
   if (!root) return;
-  var url = root.dataset.statusUrl;
+  var lobby = document.getElementById("wr-lobby");  // present on the event page only
   function $(id) { return document.getElementById(id); }
+  function localPath(value) {
+    return typeof value === "string" && /^\/(?![\/\\])/.test(value) ? value : null;
+  }
+  var next = localPath(new URLSearchParams(window.location.search).get("next")) || root.dataset.next;
+  var url = root.dataset.statusUrl + "?next=" + encodeURIComponent(next);
   function eta(s) {
     if (s === null || s === undefined) return "unknown";
     if (s < 60) return "under a minute";
     return "about " + Math.round(s / 60) + " min";
   }
+  function text(id, value) { var el = $(id); if (el && value !== undefined && value !== null) el.textContent = value; }
   function show(data) {
+    if (lobby) lobby.hidden = false;
     var msg = $("wr-message");
     msg.textContent = data.message;
     msg.dataset.state = data.state;
     var figures = $("wr-figures");
     figures.hidden = data.position === null;
     if (data.position !== null) {
-      $("wr-position").textContent = data.position;
-      $("wr-ahead").textContent = data.ahead;
-      $("wr-eta").textContent = eta(data.eta_seconds);
+      text("wr-position", data.position);
+      text("wr-ahead", data.ahead);
+      text("wr-eta", eta(data.eta_seconds));
       var pct = Math.round((data.progress || 0) * 100);
       $("wr-bar").style.width = pct + "%";
       $("wr-progress").setAttribute("aria-valuenow", pct);
     }
     $("wr-prequeue").hidden = !data.prequeue;
-    if (data.prequeue && $("wr-opens")) $("wr-opens").textContent = data.opens_in_seconds;
+    if (data.prequeue) text("wr-opens", data.opens_in_seconds);
+    text("wr-ticket", data.ticket);
+    text("wr-waiting", data.waiting);
+    text("wr-rate", data.admitted_per_minute);
+    if (data.seed) { text("wr-seed-label", "(revealed)"); text("wr-seed", data.seed); }
+    else text("wr-seed", data.seed_hash);
   }
-  function schedule(ms) { setTimeout(poll, Math.max(500, ms || 5000)); }
+  function jitter(ms) { return ms * (0.75 + Math.random() * 0.5); }
+  function schedule(ms) { setTimeout(poll, Math.max(250, ms)); }
   function poll() {
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (r.status === 429 || r.status === 503) {
-          schedule(1000 * (parseInt(r.headers.get("Retry-After"), 10) || 5));
+          schedule(jitter(1000 * (parseInt(r.headers.get("Retry-After"), 10) || 5)));
           return null;
         }
         return r.json();
       })
       .then(function (data) {
         if (!data) return;
+        if (data.state === "open") {
+          if (!lobby) window.location.assign(data.next || next);  // no line: straight on
+          return;  // on the event page: nothing to wait for, the page stays as it is
+        }
         show(data);
-        if (data.state === "admitted" || data.state === "open") {
-          window.location.assign(data.next || root.dataset.next);
+        if (data.state === "admitted") {
+          window.location.assign(data.next || next);
           return;
         }
         if (data.state === "closed") return;
         schedule(data.poll_after_ms);
       })
-      .catch(function () { schedule(5000); });
+      .catch(function () { schedule(jitter(5000)); });
   }
-  schedule(parseInt(root.dataset.pollMs, 10));
+  schedule(parseInt(root.dataset.pollMs, 10) || 0);
 })();

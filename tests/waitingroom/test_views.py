@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def visitor_client(visitor: str) -> Client:
     client = Client()
-    client.cookies[tokens.VISITOR_COOKIE] = visitor
+    client.cookies[tokens.VISITOR_COOKIE] = tokens.visitor_cookie_value(visitor)
     return client
 
 
@@ -25,7 +25,7 @@ def test_status_json_shape_eta_and_jittered_polls():
     open_room(event, capacity=1, rate_per_minute=60)
     assert services.poll_status(event_id=event.id, visitor_id="inside", ip="1.1.1.1").state == "admitted"
     for i in range(5):
-        visitor_client(f"w{i}").get(f"/queue/{event.slug}/")
+        visitor_client(f"w{i}").get(f"/queue/{event.slug}/place")
     bodies = [visitor_client("w4").get(f"/queue/{event.slug}/status").json() for _ in range(20)]
     body = bodies[0]
     assert {"state", "position", "ahead", "eta_seconds", "poll_after_ms"} <= set(body)
@@ -40,13 +40,15 @@ def test_waiting_page_works_without_javascript():
     open_room(event, capacity=1)
     services.poll_status(event_id=event.id, visitor_id="inside", ip="1.1.1.1")
     client = visitor_client("w1")
-    page = client.get(f"/queue/{event.slug}/?next=/events/{event.slug}/seats/")
+    page = client.get(f"/queue/{event.slug}/place?next=/events/{event.slug}/seats/")
     html = page.content.decode()
     assert page.status_code == 200
-    assert '<noscript><meta http-equiv="refresh"' in html and 'id="wr-position">1<' in html
+    assert '<meta http-equiv="refresh"' in html and 'id="wr-position">1<' in html
+    prebuilt = client.get(f"/queue/{event.slug}/").content.decode()  # the JS page sends scriptless browsers here
+    assert f'<noscript><meta http-equiv="refresh" content="0; url=/queue/{event.slug}/place">' in prebuilt
     services.leave(event_id=event.id, visitor_ids=["inside"])
     queue.client().delete(queue.key(event.id, "lock"))
-    again = client.get(f"/queue/{event.slug}/?next=/events/{event.slug}/seats/")  # the meta refresh
+    again = client.get(f"/queue/{event.slug}/place?next=/events/{event.slug}/seats/")  # the meta refresh
     assert again.status_code == 302 and again["Location"] == f"/events/{event.slug}/seats/"
     assert client.get(f"/events/{event.slug}/seats/").status_code == 200
 
@@ -54,7 +56,7 @@ def test_waiting_page_works_without_javascript():
 def test_next_must_be_a_local_path():
     event = make_event()
     open_room(event)
-    response = visitor_client("v").get(f"/queue/{event.slug}/?next=https://evil.example/")
+    response = visitor_client("v").get(f"/queue/{event.slug}/place?next=https://evil.example/")
     assert response["Location"] == f"/events/{event.slug}/seats/"
 
 
@@ -63,9 +65,9 @@ def test_paused_and_closed_messages():
     config = open_room(event, capacity=1)
     services.poll_status(event_id=event.id, visitor_id="inside", ip="1.1.1.1")
     client = visitor_client("w")
-    client.get(f"/queue/{event.slug}/")
+    client.get(f"/queue/{event.slug}/place")
     services.mirror_config(config=services.update_config(event=event, paused=True))
-    assert "paused" in client.get(f"/queue/{event.slug}/").content.decode()
+    assert "paused" in client.get(f"/queue/{event.slug}/place").content.decode()
     config.refresh_from_db()
     services.mirror_config(config=services.update_config(event=event, paused=False, closed=True))
     body = client.get(f"/queue/{event.slug}/status").json()
@@ -76,7 +78,7 @@ def test_gated_requests_renew_the_sliding_session():
     event = make_event()
     open_room(event, session_minutes=2)
     client = visitor_client("v")
-    client.get(f"/queue/{event.slug}/")  # admitted at once
+    client.get(f"/queue/{event.slug}/place")  # admitted at once
     inside = queue.key(event.id, "inside")
     queue.client().zadd(inside, {"v": services.now_ms() + 5_000})  # about to lapse
     assert client.get(f"/events/{event.slug}/seats/").status_code == 200
