@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv services chromium lint bench migrate
+.PHONY: run test venv services chromium nginx lint bench migrate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || "$$(scripts/python.sh)" -m venv $(VENV)
@@ -19,14 +19,18 @@ services:
 chromium:
 	@scripts/chromium.sh
 
+## The front door: Debian's nginx (and its brotli module when there is one).
+nginx:
+	@scripts/nginx.sh install
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
 ## Run web (gunicorn), Celery worker and beat (and the emulator) together.
-run: venv
+run: venv nginx
 	@scripts/run.sh
 
 ## Run the whole test suite against real PostgreSQL and Redis (and a real Celery worker and Chromium).
-test: venv services chromium
+test: venv services chromium nginx
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

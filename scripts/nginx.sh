@@ -6,6 +6,7 @@
 # Settings come from the environment (defaults: make run's ports).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+export PATH="$PATH:/usr/sbin"
 
 install() {
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && return 0

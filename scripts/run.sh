@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the whole product on this machine — web (gunicorn), Celery worker and beat,
+# `make run`: the whole product on this machine — nginx in front of two gunicorn pools, Celery worker and beat,
 # and the Razorpay emulator — with the local PostgreSQL and Redis when they answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,10 @@ export RAZORPAY_EMULATOR_WEBHOOK_URL="${RAZORPAY_EMULATOR_WEBHOOK_URL:-$SITE_URL
 export EMAIL_BACKEND="${EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend}"
 export CELERY_BEAT_SCHEDULE_FILE=var/celerybeat-schedule
 
+# nginx is the front door on $PORT; behind it two gunicorn pools of the same project:
+# the lobby (arrivals, the line) and booking (buyers inside, payments, admin).
+export LOBBY_PORT="${LOBBY_PORT:-$((PORT + 1))}" BOOKING_PORT="${BOOKING_PORT:-$((PORT + 2))}"
+export SURGE_FRONT_LISTEN="127.0.0.1:$PORT"
 $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py seed_demo

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -104,8 +105,101 @@ def web_server(*, tmp_path: Path, workers: int = 2, threads: int = 8, **env: str
         log.close()
 
 
-def _answers(httpx, url: str) -> bool:
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _process(cmd: list[str], *, env: dict[str, str], log_path: Path):
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
+
+
+@dataclass
+class Front:
+    url: str
+    lobby: subprocess.Popen | None
+    nginx_dir: Path
+
+
+@contextmanager
+def front_stack(*, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), booking=(1, 4), nginx=None, **env: str):
+    """The production front: nginx (scripts/nginx.sh, the repo's config) in front of two gunicorn
+    pools (lobby and booking lanes) on free ports, against the test database. With shared_pool,
+    the control: one pool of the same total size serves both lanes."""
+    from contextlib import ExitStack
+
+    import httpx
+
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=product_env(), check=True
+    )
+    front_port, lobby_port, booking_port = free_port(), free_port(), free_port()
+    nginx_dir = tmp_path / "nginx"
+    lane_env = {"LOBBY_PORT": str(lobby_port), "BOOKING_PORT": str(booking_port), **env}
+    with ExitStack() as stack:
+        lobby_process = None
+        if shared_pool:
+            both = (lobby[0] + booking[0], max(lobby[1], booking[1]))
+            stack.enter_context(
+                _process(
+                    GUNICORN,
+                    env=product_env(SURGE_LANE="booking", BOOKING_CONCURRENCY=str(both[0]),
+                                    BOOKING_THREADS=str(both[1]), **lane_env),
+                    log_path=tmp_path / "shared.log",
+                )
+            )
+            lobby_port = booking_port
+        else:
+            lobby_process = stack.enter_context(
+                _process(
+                    GUNICORN,
+                    env=product_env(SURGE_LANE="lobby", LOBBY_CONCURRENCY=str(lobby[0]),
+                                    LOBBY_THREADS=str(lobby[1]), **lane_env),
+                    log_path=tmp_path / "lobby.log",
+                )
+            )
+            stack.enter_context(
+                _process(
+                    GUNICORN,
+                    env=product_env(SURGE_LANE="booking", BOOKING_CONCURRENCY=str(booking[0]),
+                                    BOOKING_THREADS=str(booking[1]), **lane_env),
+                    log_path=tmp_path / "booking.log",
+                )
+            )
+        nginx_env = {
+            **os.environ,
+            "SURGE_NGINX_DIR": str(nginx_dir),
+            "SURGE_FRONT_LISTEN": f"127.0.0.1:{front_port}",
+            "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
+            "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
+            "SURGE_NGINX_WORKERS": "1",
+            **(nginx or {}),
+        }
+        stack.enter_context(_process(["bash", "scripts/nginx.sh", "run"], env=nginx_env, log_path=tmp_path / "nginx.log"))
+        url = f"http://127.0.0.1:{front_port}"
+        wait_for(lambda: _answers(httpx, url) and _answers(httpx, url, "/readyz"), timeout=40, what="the front")
+        yield Front(url, lobby_process, nginx_dir)
+
+
+def _answers(httpx, url: str, path: str = "/healthz") -> bool:
+    try:
+        return httpx.get(url + path, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False

@@ -1,0 +1,228 @@
+"""The front door through real nginx (the repo's config) in front of real gunicorn lanes,
+PostgreSQL and Redis: lanes, micro-cache, static files, limits, forged headers, shedding and
+slow clients."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from apps.waitingroom import queue
+from tests.factories import make_event
+from tests.processes import ROOT, front_stack
+from tests.waitingroom.conftest import open_room
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def client_from(address: str, **kwargs) -> httpx.Client:
+    """A client whose requests come from this loopback address (each one a different 'person')."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=10, **kwargs)
+
+
+def join(http: httpx.Client, url: str, slug: str) -> httpx.Response:
+    return http.get(f"{url}/queue/{slug}/status", headers={"Accept": "application/json"})
+
+
+def test_arrival_is_two_requests_and_a_reload_or_second_tab_keeps_the_place(lanes):
+    event = make_event()
+    open_room(event, capacity=1)
+    others = client_from("127.0.2.1")
+    join(others, lanes.url, event.slug)  # someone is inside already
+    with client_from("127.0.2.2") as tab:
+        page = tab.get(f"{lanes.url}/events/{event.slug}/")  # request 1: the event page (the lobby)
+        assert page.status_code == 200 and "set-cookie" not in page.headers
+        assert f"/queue/{event.slug}/status" in page.text
+        first = join(tab, lanes.url, event.slug).json()  # request 2: the join
+        assert first["state"] == "waiting" and first["position"] == 1
+        reload = tab.get(f"{lanes.url}/events/{event.slug}/")
+        again = join(tab, lanes.url, event.slug).json()  # the reload's poll, or a second tab's
+        assert reload.status_code == 200 and again["position"] == 1 and again["arrival"] == first["arrival"]
+    assert queue.client().zcard(queue.key(event.id, "line")) == 1
+
+
+def test_public_pages_are_micro_cached_with_cdn_headers(lanes):
+    event = make_event()
+    url = f"{lanes.url}/events/{event.slug}/"
+    with client_from("127.0.3.1") as http:
+        first = http.get(url)
+        second = http.get(url + "?utm_source=bust")  # query strings cannot bust the cache
+        assert first.status_code == second.status_code == 200
+        assert second.headers["x-cache"] == "HIT"
+        assert first.headers["etag"] and "public" in first.headers["cache-control"]
+        assert "set-cookie" not in first.headers and "cookie" not in first.headers.get("vary", "").lower()
+        not_modified = http.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert not_modified.status_code == 304
+        waiting = http.get(f"{lanes.url}/queue/{event.slug}/?next=/events/{event.slug}/seats/")
+        assert waiting.status_code == 200 and "set-cookie" not in waiting.headers
+
+
+def test_static_files_are_served_by_nginx_compressed_and_cacheable(lanes):
+    with client_from("127.0.3.2") as http:
+        css = http.get(f"{lanes.url}/static/css/site.css", headers={"Accept-Encoding": "gzip"})
+        assert css.status_code == 200 and css.headers["content-encoding"] == "gzip"
+        assert "immutable" in css.headers["cache-control"]
+        assert "server" in css.headers and "gunicorn" not in css.headers["server"].lower()
+        br = http.get(f"{lanes.url}/static/js/queue.js", headers={"Accept-Encoding": "br"})
+        assert br.headers.get("content-encoding") in ("br", None)  # br where Debian's module is installed
+
+
+def test_new_visitors_from_one_address_are_limited_with_retry_after(lanes):
+    event = make_event()
+    open_room(event, capacity=1)
+    codes, retry_after = [], set()
+    with client_from("127.0.4.1") as http:
+        for _ in range(120):  # 120 new visitor cookies, one address
+            http.cookies.clear()
+            response = join(http, lanes.url, event.slug)
+            codes.append(response.status_code)
+            if response.status_code == 429:
+                retry_after.add(response.headers.get("retry-after"))
+    assert codes.count(200) >= 10 and codes.count(429) >= 30, codes
+    assert None not in retry_after and all(int(v) >= 1 for v in retry_after)
+    assert queue.client().zcard(queue.key(event.id, "line")) == codes.count(200) - 1  # one went inside
+
+
+def test_a_forged_forwarded_for_neither_bypasses_limits_nor_changes_the_join_record(lanes):
+    event = make_event()
+    open_room(event, capacity=1)
+    codes = []
+    with client_from("127.0.5.1") as http:
+        for i in range(120):
+            http.cookies.clear()
+            forged = {"X-Forwarded-For": f"203.0.113.{i % 250}", "X-Real-IP": f"198.51.100.{i % 250}"}
+            codes.append(join(http, lanes.url, event.slug).status_code if False else http.get(
+                f"{lanes.url}/queue/{event.slug}/status", headers={"Accept": "application/json", **forged}
+            ).status_code)
+    assert codes.count(429) >= 30, codes  # the same bucket as without the headers
+    who = {v.decode() for v in queue.client().hvals(queue.key(event.id, "who"))}
+    assert who == {"127.0.5.1"}  # the audit records the real address
+
+
+def test_shedding_answers_fast_with_retry_after_never_a_hang(lanes, tmp_path):
+    """A lobby that cannot take more answers a static 503 with Retry-After at once."""
+    event = make_event()
+    open_room(event)
+    with front_stack(tmp_path=tmp_path, nginx={"SURGE_LOBBY_MAX_CONNS": "1"}, lobby=(1, 1)) as tight:
+        results = []
+
+        def arrive(i):
+            with client_from(f"127.0.6.{1 + i}") as http:
+                began = time.monotonic()
+                response = join(http, tight.url, event.slug)
+                results.append((response.status_code, response.headers.get("retry-after"), time.monotonic() - began))
+
+        threads = [threading.Thread(target=arrive, args=(i,)) for i in range(60)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        shed = [r for r in results if r[0] == 503]
+        assert len(results) == 60 and {r[0] for r in results} <= {200, 503}
+        assert shed and all(r[1] == "5" for r in shed)
+        assert max(r[2] for r in shed) < 2.0  # a fast answer, not a hanging connection
+        # A lobby that is down entirely: the same friendly 503, at once.
+        tight.lobby.terminate()
+        tight.lobby.wait(timeout=20)
+        with client_from("127.0.6.200") as http:
+            began = time.monotonic()
+            down = http.get(f"{tight.url}/events/{event.slug}/seats-not-cached/")  # booking lane still fine
+            page = http.get(f"{tight.url}/queue/{event.slug}/")
+            assert page.status_code == 503 and page.headers["retry-after"] == "5"
+            assert "tries again by itself" in page.text and time.monotonic() - began < 3
+            assert down.status_code == 404
+
+
+def test_slow_clients_do_not_take_the_site_down(lanes):
+    """200 sockets that send their headers one line every few seconds (slowloris) hold nginx
+    connections, never gunicorn threads: /healthz through the front keeps a p99 under 1 s."""
+    host, port = lanes.url.removeprefix("http://").split(":")
+    sockets = []
+    for i in range(200):
+        sock = socket.create_connection((host, int(port)), source_address=(f"127.0.7.{1 + i % 200}", 0))
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        sockets.append(sock)
+    latencies = []
+    try:
+        with client_from("127.0.7.250") as http:
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                for sock in sockets[:50]:
+                    try:
+                        sock.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        pass
+                began = time.monotonic()
+                assert http.get(f"{lanes.url}/healthz").status_code == 200
+                latencies.append(time.monotonic() - began)
+                time.sleep(0.05)
+    finally:
+        for sock in sockets:
+            sock.close()
+    latencies.sort()
+    assert latencies[int(len(latencies) * 0.99) - 1] < 1.0
+
+
+def _holds_during_flood(front, tmp_path, *, seconds: float = 8.0, concurrency: int = 800) -> tuple[list[float], dict]:
+    """Admitted buyers hold seats (booking lane) while another process floods the lobby with arrivals."""
+    crowd = make_event()
+    open_room(crowd, capacity=1)
+    inside = make_event(rows=2, seats_per_row=25)  # buyers already inside: no line in their way
+    floods = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.front.flood", front.url, f"/queue/{crowd.slug}/status", str(seconds),
+             str(concurrency), str(n)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)  # two processes, so the load generator is not what limits the flood
+    ]
+    time.sleep(2)  # the flood is at full strength
+    latencies = []
+    with client_from("127.0.8.1") as http:
+        page = http.get(f"{front.url}/events/{inside.slug}/seats/")
+        token = page.cookies["csrftoken"]
+        for i in range(20):
+            began = time.monotonic()
+            response = http.post(
+                f"{front.url}/events/{inside.slug}/hold/",
+                data={"seat": f"A-{i + 1}", "name": "In Side", "email": f"inside{i}@example.com",
+                      "phone": "+919800000000", "csrfmiddlewaretoken": token},
+                headers={"Accept": "application/json", "Referer": front.url + "/"},
+            )
+            latencies.append(time.monotonic() - began)
+            assert response.status_code == 201, response.text
+            time.sleep(0.1)
+    counts: dict[str, int] = {}
+    for flood in floods:
+        for code, n in json.loads(flood.communicate(timeout=60)[0]).items():
+            counts[code] = counts.get(code, 0) + n
+    print("holds", [round(x, 3) for x in sorted(latencies)], "flood", counts)
+    return sorted(latencies), counts
+
+
+# The flood reaches gunicorn in full (nginx does not shed it) in both runs: the only difference
+# between the two is whether arrivals and buyers inside share workers.
+NO_SHEDDING = {"SURGE_LOBBY_MAX_CONNS": "4000", "SURGE_BOOKING_MAX_CONNS": "4000"}
+
+
+def test_buyers_inside_never_wait_behind_arrivals(tmp_path):
+    with front_stack(tmp_path=tmp_path, nginx=NO_SHEDDING) as lanes:
+        latencies, flood = _holds_during_flood(lanes, tmp_path)
+    assert sum(flood.values()) > 2000 and set(flood) <= {"200", "429", "503"}, flood  # really flooded, never hung
+    assert latencies[len(latencies) // 2] < 0.3 and latencies[-2] < 1.0, latencies
+
+
+def test_control_one_shared_pool_makes_them_wait(tmp_path):
+    """The control: the same flood through the same nginx, but one pool (of the same total size)
+    serves both lanes; holds queue behind arrivals. Shows the test above can fail."""
+    with front_stack(tmp_path=tmp_path, nginx=NO_SHEDDING, shared_pool=True) as shared:
+        latencies, flood = _holds_during_flood(shared, tmp_path)
+    assert sum(flood.values()) > 2000, flood
+    assert latencies[len(latencies) // 2] > 0.3 or latencies[-2] > 1.0, latencies
