@@ -102,14 +102,19 @@ class Http:
     being the bottleneck on a 2-core machine), one connection pool, no cookie jar: every
     simulated browser sends its own cookies."""
 
-    def __init__(self, base_url: str, *, connections: int = 64, timeout: float = 30):
+    def __init__(self, base_url: str, *, connections: int = 64, timeout: float = 30, source: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.connections = connections
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.source = source  # a loopback address of its own: the front sees a different client
         self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "Http":
-        connector = aiohttp.TCPConnector(limit=self.connections, limit_per_host=self.connections)
+        connector = aiohttp.TCPConnector(
+            limit=self.connections,
+            limit_per_host=self.connections,
+            local_addr=(self.source, 0) if self.source else None,
+        )
         self.session = aiohttp.ClientSession(
             connector=connector, timeout=self.timeout, cookie_jar=aiohttp.DummyCookieJar()
         )
@@ -154,6 +159,32 @@ async def drive(name: str, requests: int, concurrency: int, make_request) -> Sta
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     stats.elapsed = time.perf_counter() - began
     return stats
+
+
+def source_address(n: int) -> str:
+    """The n-th of many loopback addresses (127.0.0.0/8): load runs spread their simulated
+    people over them, so every per-address limit of the front and the line stays on."""
+    return f"127.{10 + n // 62_500 % 200}.{n // 250 % 250}.{1 + n % 250}"
+
+
+class Crowd:
+    """Many people, each group behind its own source address (a household, a phone): one
+    connection pool per address, opened when first used."""
+
+    def __init__(self, base_url: str, *, per_address: int, connections: int = 4, timeout: float = 30):
+        self.base_url, self.per_address, self.connections, self.timeout = base_url, per_address, connections, timeout
+        self.clients: dict[str, Http] = {}
+
+    async def http(self, person: int) -> Http:
+        address = source_address(person // self.per_address)
+        if address not in self.clients:
+            client = Http(self.base_url, connections=self.connections, timeout=self.timeout, source=address)
+            self.clients[address] = await client.__aenter__()
+        return self.clients[address]
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.__aexit__(None, None, None)
 
 
 def client(base_url: str, **kwargs) -> Http:

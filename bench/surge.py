@@ -34,6 +34,7 @@ import httpx
 from bench.common import (
     HTTP_ERRORS,
     ROOT,
+    Crowd,
     Http,
     Reply,
     Stats,
@@ -48,6 +49,7 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 FREE_SEAT = re.compile(r'<label class="seat available"><input type="checkbox" name="seat" value="([A-Z]+-\d+)"')
 CHECKOUT_OPTIONS = re.compile(r'<script id="checkout-options" type="application/json">(.*?)</script>', re.S)
 OUT = ROOT / "bench" / "out"
+ARRIVAL_STEPS = ("event page", "queue status")
 
 
 # --- One buyer -------------------------------------------------------------------------------------
@@ -61,6 +63,10 @@ class Buyer:
     admitted_at: float | None = None  # server's admission time (ms)
     outcome: str = "pending"
     intent: str | None = None
+    first_at: float | None = None  # its first request (s since the opening)
+    place_at: float | None = None  # when it first knew its place in line (or was let in)
+    requests: int = 0
+    requests_to_place: int | None = None  # requests it took from the first one to a known place
 
     def header(self) -> dict[str, str]:
         return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
@@ -90,6 +96,9 @@ class Run:
     inside_5xx: int = 0
     timeouts: int = 0
     timeouts_inside: int = 0  # of buyers already admitted: the target is zero
+    arrival_timeouts: int = 0  # on the arrival path (event page, status polls), every buyer
+    arrival_5xx: int = 0
+    holds_ok: list[tuple[float, float]] = field(default_factory=list)  # (began, latency) of successful holds
 
     def stats(self, step: str) -> Stats:
         return self.steps.setdefault(step, Stats(step))
@@ -97,9 +106,14 @@ class Run:
     async def call(self, http: Http, buyer: Buyer, step: str, method: str, url: str, **kwargs) -> Reply:
         headers = {**buyer.header(), **kwargs.pop("headers", {})}
         began = time.perf_counter()
+        buyer.requests += 1
+        if buyer.first_at is None:
+            buyer.first_at = began - self.started
+        arrival = step in ARRIVAL_STEPS
         try:
             response = await http.request(method, url, headers=headers, **kwargs)
         except TimeoutError:
+            self.arrival_timeouts += arrival
             self.timeouts += 1
             if buyer.admitted_at is not None:
                 self.timeouts_inside += 1
@@ -113,7 +127,10 @@ class Run:
         self.stats(step).record(latency, response.status_code)
         self.timeline.append((began - self.started, latency, response.status_code))
         buyer.absorb(response)
+        if step == "hold" and response.status_code in (200, 201):
+            self.holds_ok.append((began - self.started, latency))
         if response.status_code >= 500:
+            self.arrival_5xx += arrival
             self.errors[f"{step} {response.status_code}"] = self.errors.get(f"{step} {response.status_code}", 0) + 1
             if buyer.admitted_at is not None or response.status_code != 503:
                 self.inside_5xx += 1
@@ -121,19 +138,23 @@ class Run:
 
 
 async def wait_in_line(run: Run, http: Http, buyer: Buyer) -> bool:
-    """Poll the waiting room like its page does, until admitted (True) or the line ends (False)."""
-    await run.call(http, buyer, "queue page", "GET", f"/queue/{run.slug}/")
+    """Poll the waiting room as the page's script does (the event page and the waiting page
+    both run it), until admitted (True) or the line ends (False). The first answer is the join."""
     while True:
         response = await run.call(
             http, buyer, "queue status", "GET", f"/queue/{run.slug}/status", headers={"Accept": "application/json"}
         )
-        if response.status_code == 429:
-            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+        if response.status_code in (429, 503):
+            retry = float(response.headers.get("Retry-After", "1"))
+            await asyncio.sleep(retry * random.uniform(0.75, 1.25))  # as the page does: with jitter
             continue
         if response.status_code != 200:
             await asyncio.sleep(1)
             continue
         status = response.json()
+        if buyer.place_at is None:
+            buyer.place_at = time.perf_counter() - run.started
+            buyer.requests_to_place = buyer.requests
         if buyer.ticket is None and isinstance(status.get("arrival"), int):
             buyer.ticket = status["arrival"]
         if status.get("state") in ("admitted", "open"):
@@ -174,7 +195,10 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
     buyer = Buyer(index)
     args = run.args
     try:
+        # The arrival: the event page (the lobby), whose script's first status call is the join.
         await run.call(http, buyer, "event page", "GET", f"/events/{run.slug}/")
+        if not await wait_in_line(run, http, buyer):
+            return buyer
         held = None
         for _attempt in range(3):  # some retry after a conflict
             page = await seat_page(run, http, buyer)
@@ -347,14 +371,15 @@ def wait_http(url: str, timeout: float = 40) -> None:
 def pool_total(args) -> int:
     """The configured ceiling of PostgreSQL connections: every process's pool at its maximum."""
     celery_processes = args.celery_concurrency + 1  # prefork children + the main process (beat is separate)
-    return (args.workers + celery_processes + 1) * args.pool_max
+    lobby = args.lobby_workers * 2  # the lobby's pool (LANES in gunicorn.conf.py): pre-built pages need little
+    return (args.workers + celery_processes + 1) * args.pool_max + lobby
 
 
 @contextmanager
 def stack(args, logs: Path):
     """web (gunicorn), Celery worker and beat, and the emulator: the Procfile's way, on local ports."""
-    web_port, emulator_port = args.port, args.port + 1
-    base, emulator = f"http://127.0.0.1:{web_port}", f"http://127.0.0.1:{emulator_port}"
+    front_port, emulator_port, lobby_port, booking_port = args.port, args.port + 1, args.port + 2, args.port + 3
+    base, emulator = f"http://127.0.0.1:{front_port}", f"http://127.0.0.1:{emulator_port}"
     env = bench_env(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
         REDIS_URL=args.redis_url,
@@ -370,14 +395,14 @@ def stack(args, logs: Path):
         RECONCILE_EVERY_SECONDS="5",
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(logs / "mail"),
-        # Every simulated buyer comes from 127.0.0.1: per-IP limits would throttle them all as one.
-        WR_JOIN_PER_IP_PER_MINUTE="10000000",
-        WR_JOIN_PER_IP_BURST="1000000",
-        WR_HOLD_PER_IP_PER_MINUTE="10000000",
-        WR_HOLD_PER_IP_BURST="1000000",
-        BIND=f"127.0.0.1:{web_port}",
-        WEB_CONCURRENCY=str(args.workers),
-        GUNICORN_THREADS=str(args.threads),
+        # Behind the front: the client address is nginx's X-Real-IP. Every limit stays on; the
+        # buyers come from many loopback addresses instead.
+        LOBBY_PORT=str(lobby_port),
+        BOOKING_PORT=str(booking_port),
+        LOBBY_CONCURRENCY=str(args.lobby_workers),
+        BOOKING_CONCURRENCY=str(args.workers),
+        BOOKING_THREADS=str(args.threads),
+        BOOKING_DB_POOL_MAX=str(args.pool_max),
     )
     subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", args.database], check=False)
     ensure_database(env)
@@ -395,14 +420,17 @@ def stack(args, logs: Path):
                 logs,
             )
         )
-        stack_.enter_context(
-            process(
-                "web",
-                [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"],
-                env,
-                logs,
-            )
-        )
+        gunicorn = [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
+        stack_.enter_context(process("lobby", gunicorn, {**env, "SURGE_LANE": "lobby"}, logs))
+        stack_.enter_context(process("booking", gunicorn, {**env, "SURGE_LANE": "booking"}, logs))
+        front_env = {
+            **env,
+            "SURGE_NGINX_DIR": str(logs / "nginx"),
+            "SURGE_FRONT_LISTEN": f"127.0.0.1:{front_port}",
+            "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
+            "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
+        }
+        stack_.enter_context(process("nginx", ["bash", "scripts/nginx.sh", "run"], front_env, logs))
         stack_.enter_context(
             process(
                 "worker",
@@ -445,6 +473,7 @@ def stack(args, logs: Path):
         )
         wait_http(f"{emulator}/_emulator/health")
         wait_http(f"{base}/healthz")
+        wait_http(f"{base}/readyz")
         yield env, base, emulator
 
 
@@ -502,6 +531,27 @@ def draw(samples: list[dict], run: Run, path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
+async def arrival_path_phase(base: str, slug: str, requests: int, concurrency: int) -> tuple[Stats, Stats]:
+    """The two requests of an arrival, each on its own: the event page (through the front's
+    micro-cache) and the first status call (a new visitor each time: the join), spread over many
+    source addresses as real arrivals are."""
+    crowd = Crowd(base, per_address=1, connections=2)
+    try:
+
+        async def event_page(i):
+            return await (await crowd.http(i % 300)).get(f"/events/{slug}/")
+
+        async def first_poll(i):
+            return await (await crowd.http(300 + i % 300)).get(f"/queue/{slug}/status", headers={"Accept": "application/json"})
+
+        await drive("warm-up", 200, concurrency, event_page)
+        page = await drive("arrival: event page", requests, concurrency, event_page)
+        poll = await drive("arrival: first status call (join)", requests, concurrency, first_poll)
+    finally:
+        await crowd.close()
+    return page, poll
+
+
 async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) -> Stats:
     """Whole buyers (seat page + hold) per second on an event without a waiting room."""
     from bench.holds import seat_label
@@ -530,33 +580,92 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
         return await drive("whole buyer (seat page + hold)", buyers, concurrency, whole_buyer)
 
 
-async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer], list[dict], float]:
+def _play_slice(args, base: str, emulator: str, slug: str, indices: list[int], offsets: list[float], started: float):
+    """One load-generator process: its share of the buyers, each arriving at its offset after
+    `started` (a perf_counter instant, the same clock in every process)."""
+    return asyncio.run(_play(args, base, emulator, slug, indices, offsets, started))
+
+
+async def _play(args, base, emulator, slug, indices, offsets, started) -> dict:
     global _emulator_client
+    run = Run(base=base, emulator=emulator, slug=slug, args=args)
+    run.started = started
+    crowd = Crowd(base, per_address=args.buyers_per_address, timeout=args.timeout)
+    async with Http(emulator, connections=32) as emulator_http:
+        _emulator_client = emulator_http
+
+        async def arrive(i: int) -> Buyer:
+            await asyncio.sleep(max(0.0, started + offsets[i] - time.perf_counter()))
+            return await one_buyer(run, await crowd.http(i), i)
+
+        try:
+            buyers = await asyncio.gather(*(arrive(i) for i in indices))
+        finally:
+            await crowd.close()
+    return {
+        "buyers": buyers,
+        "steps": run.steps,
+        "timeline": run.timeline,
+        "errors": run.errors,
+        "counters": {
+            name: getattr(run, name)
+            for name in ("inside_5xx", "timeouts", "timeouts_inside", "arrival_timeouts", "arrival_5xx")
+        },
+        "holds_ok": run.holds_ok,
+        "sold_out_at": run.sold_out_at,
+    }
+
+
+def _merge(run: Run, part: dict) -> None:
+    for name, stats in part["steps"].items():
+        mine = run.stats(name)
+        mine.latencies += stats.latencies
+        for code, n in stats.statuses.items():
+            mine.statuses[code] = mine.statuses.get(code, 0) + n
+    run.timeline += part["timeline"]
+    for kind, n in part["errors"].items():
+        run.errors[kind] = run.errors.get(kind, 0) + n
+    for name, n in part["counters"].items():
+        setattr(run, name, getattr(run, name) + n)
+    run.holds_ok += part["holds_ok"]
+    if part["sold_out_at"] is not None:
+        run.sold_out_at = min(run.sold_out_at or part["sold_out_at"], part["sold_out_at"])
+
+
+async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer], list[dict], float]:
+    """The buyers, spread over several load-generator processes (so that one client process is
+    not what is measured), while this process samples the stack."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     args = run.args
     samples: list[dict] = []
     stop = asyncio.Event()
-    async with (
-        Http(run.emulator, connections=64) as emulator_http,
-        Http(run.base, connections=args.connections, timeout=args.timeout) as http,
-    ):
-        _emulator_client = emulator_http
-        run.started = time.perf_counter()
+    arrival = random.Random(args.seed)
+    offsets = sorted(arrival.uniform(0, args.arrival_seconds) for _ in range(args.buyers))
+    processes = max(1, min(args.client_processes, args.buyers))
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        run.started = time.perf_counter() + 4  # the opening: every process is up and waiting by then
+        slices = [list(range(n, args.buyers, processes)) for n in range(processes)]
+        loop = asyncio.get_running_loop()
+        futures = [
+            loop.run_in_executor(pool, _play_slice, args, run.base, run.emulator, run.slug, part, offsets, run.started)
+            for part in slices
+        ]
+        await asyncio.sleep(max(0.0, run.started - time.perf_counter()))
         sampler = asyncio.create_task(sample(run, env, event_id, stop, samples))
-        arrival = random.Random(args.seed)
-        offsets = sorted(arrival.uniform(0, args.arrival_seconds) for _ in range(args.buyers))
-
-        async def arrive(i: int) -> Buyer:
-            await asyncio.sleep(offsets[i])
-            return await one_buyer(run, http, i)
-
-        buyers = await asyncio.gather(*(arrive(i) for i in range(args.buyers)))
-        flow_seconds = time.perf_counter() - run.started
-        # Let late payments land and their webhooks (or reconciliation) finish before the audit.
-        if any(b.outcome == "paid late" for b in buyers):
-            await asyncio.sleep(args.late_delay + 8)
-        await asyncio.sleep(3)
-        stop.set()
-        await sampler
+        parts = await asyncio.gather(*futures)
+    flow_seconds = time.perf_counter() - run.started
+    buyers: list[Buyer] = []
+    for part in parts:
+        buyers += part["buyers"]
+        _merge(run, part)
+    # Let late payments land and their webhooks (or reconciliation) finish before the audit.
+    if any(b.outcome == "paid late" for b in buyers):
+        await asyncio.sleep(args.late_delay + 8)
+    await asyncio.sleep(3)
+    stop.set()
+    await sampler
     return buyers, samples, flow_seconds
 
 
@@ -642,6 +751,61 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
     return figures
 
 
+def _pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def arrival_figures(run: Run, buyers: list[Buyer], baseline: Stats, page: Stats, poll: Stats) -> dict:
+    """The front door's figures (top-level keys, for scripts to check)."""
+    place_ms = [(b.place_at - b.first_at) * 1000 for b in buyers if b.place_at is not None and b.first_at is not None]
+    to_place = [b.requests_to_place for b in buyers if b.requests_to_place is not None]
+    last_arrival = max((b.first_at for b in buyers if b.first_at is not None), default=0.0)
+    during = [latency * 1000 for began, latency in run.holds_ok if began <= last_arrival]
+    first_hold = min((began + latency for began, latency in run.holds_ok), default=None)
+    return {
+        "arrival_timeouts": run.arrival_timeouts,
+        "arrival_5xx": run.arrival_5xx,
+        "buyers_without_a_place": sum(1 for b in buyers if b.place_at is None),
+        "place_in_line_p50_ms": round(_pct(place_ms, 50) or 0, 1),
+        "place_in_line_p99_ms": round(_pct(place_ms, 99) or 0, 1),
+        "place_in_line_max_ms": round(max(place_ms, default=0), 1),
+        "first_hold_after_s": None if first_hold is None else round(first_hold, 3),
+        "inside_holds_during_burst": len(during),
+        "inside_hold_p99_ms_during_burst": None if not during else round(_pct(during, 99), 1),
+        "arrival_window_s": round(last_arrival, 2),
+        "arrival_requests_per_buyer": round(sum(to_place) / len(to_place), 3) if to_place else None,
+        "arrival_requests_per_buyer_max": max(to_place, default=None),
+        "trivial_rps_through_front": round(baseline.rate, 1),
+        "event_page_rps": round(page.rate, 1),
+        "event_page_ratio": round(page.rate / baseline.rate, 3) if baseline.rate else None,
+        "first_status_rps": round(poll.rate, 1),
+        "first_status_ratio": round(poll.rate / baseline.rate, 3) if baseline.rate else None,
+        "arrival_path_steps": {"event_page": page.as_dict(), "first_status": poll.as_dict()},
+    }
+
+
+def print_arrival(figures: dict, baseline: Stats, page: Stats, poll: Stats) -> None:
+    print("\nthe front door (through nginx):")
+    print(page.line(baseline))
+    print(poll.line(baseline))
+    for name in (
+        "arrival_timeouts",
+        "arrival_5xx",
+        "buyers_without_a_place",
+        "place_in_line_p50_ms",
+        "place_in_line_p99_ms",
+        "first_hold_after_s",
+        "inside_holds_during_burst",
+        "inside_hold_p99_ms_during_burst",
+        "arrival_requests_per_buyer",
+        "arrival_requests_per_buyer_max",
+    ):
+        print(f"  {name:<34} {figures[name]}")
+
+
 def run_audit(env: dict[str, str], run: Run, event_id: int) -> tuple[dict, bool]:
     done = subprocess.run(
         [sys.executable, "manage.py", "audit_bookings", "--json"],
@@ -694,8 +858,11 @@ def main() -> int:
     parser.add_argument("--late-share", type=float, default=0.04)
     parser.add_argument("--late-delay", type=float, default=5.0)
     parser.add_argument("--hold-minutes", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn processes of the booking lane")
+    parser.add_argument("--threads", type=int, default=4, help="threads per booking-lane process")
+    parser.add_argument("--lobby-workers", type=int, default=2, help="gunicorn processes of the lobby lane")
+    parser.add_argument("--client-processes", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--buyers-per-address", type=int, default=4, help="buyers behind one source address")
     parser.add_argument("--pool-max", type=int, default=4, help="DB_POOL_MAX per process")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--connections", type=int, default=200, help="HTTP connections the load generator keeps")
@@ -756,12 +923,18 @@ def main() -> int:
             args.seats = rows * args.seats_per_row
         from bench.common import trivial_baseline
 
-        baseline = asyncio.run(trivial_baseline(base, 2000, 32))
+        lobby_slug = f"lobby-{stamp}"
+        manage("create_event", "--slug", lobby_slug, "--rows", "1", "--seats-per-row", "10", "--price", "100000",
+               "--capacity", "1", env=env)
+        baseline = asyncio.run(trivial_baseline(base, 3000, 32))
+        arrival_page, arrival_poll = asyncio.run(arrival_path_phase(base, lobby_slug, 3000, 32))
         capacity = asyncio.run(capacity_phase(base, capacity_slug, min(args.buyers, 1000), 32))
         run = Run(base=base, emulator=emulator, slug=slug, args=args)
         buyers, samples, flow_seconds = asyncio.run(drop(run, env, event_id))
         audit, audit_ok = run_audit(env, run, event_id)
         figures = report(run, buyers, samples, flow_seconds, baseline, capacity, audit, audit_ok)
+        figures.update(arrival_figures(run, buyers, baseline, arrival_page, arrival_poll))
+        print_arrival(figures, baseline, arrival_page, arrival_poll)
     figures["samples"] = samples
     (out / "surge.json").write_text(json.dumps(figures, indent=2))
     draw(samples, run, out / "surge.png")

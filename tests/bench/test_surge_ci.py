@@ -1,5 +1,6 @@
-"""The CI-sized ticket drop: a few hundred buyers through the whole stack (gunicorn, Celery worker
-and beat, the emulator), ending in a clean audit and no 5xx. Every change proves the flow end to end."""
+"""The CI-sized ticket drop: a few hundred buyers through the whole stack (nginx in front of the
+two gunicorn lanes, Celery worker and beat, the emulator), from many source addresses with every
+limit on, ending in a clean audit and no 5xx. Every change proves the flow end to end."""
 
 import json
 import subprocess
@@ -56,6 +57,10 @@ def test_ci_sized_drop_is_clean(tmp_path):
     assert figures["audit_clean"], figures["audit"]
     assert all(count == 0 for count in figures["audit"].values())
     assert figures["errors_5xx"] == 0 and figures["timeouts"] == 0, figures["errors"]
+    # Through the front (nginx, two lanes), with every limit on: the arrival is two requests.
+    assert figures["arrival_timeouts"] == 0 and figures["arrival_5xx"] == 0
+    assert figures["arrival_requests_per_buyer_max"] <= 2 and figures["buyers_without_a_place"] == 0
+    assert figures["first_hold_after_s"] is not None
     assert figures["outcomes"].get("confirmed", 0) > 0
     assert figures["pg_connections_peak"] <= figures["pg_pool_total"]
     assert (tmp_path / "surge.png").stat().st_size > 10_000
