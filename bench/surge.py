@@ -141,9 +141,13 @@ async def wait_in_line(run: Run, http: Http, buyer: Buyer) -> bool:
     """Poll the waiting room as the page's script does (the event page and the waiting page
     both run it), until admitted (True) or the line ends (False). The first answer is the join."""
     while True:
-        response = await run.call(
-            http, buyer, "queue status", "GET", f"/queue/{run.slug}/status", headers={"Accept": "application/json"}
-        )
+        try:
+            response = await run.call(
+                http, buyer, "queue status", "GET", f"/queue/{run.slug}/status", headers={"Accept": "application/json"}
+            )
+        except HTTP_ERRORS:
+            await asyncio.sleep(5 * random.uniform(0.75, 1.25))  # the page's script tries again
+            continue
         if response.status_code in (429, 503):
             retry = float(response.headers.get("Retry-After", "1"))
             await asyncio.sleep(retry * random.uniform(0.75, 1.25))  # as the page does: with jitter
@@ -196,7 +200,18 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
     args = run.args
     try:
         # The arrival: the event page (the lobby), whose script's first status call is the join.
-        await run.call(http, buyer, "event page", "GET", f"/events/{run.slug}/")
+        # A person whose page did not load (counted) reloads it a few seconds later.
+        for attempt in range(5):
+            try:
+                page = await run.call(http, buyer, "event page", "GET", f"/events/{run.slug}/")
+            except HTTP_ERRORS:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(5 * random.uniform(0.75, 1.25))
+                continue
+            if page.status_code == 200:
+                break
+            await asyncio.sleep(float(page.headers.get("Retry-After", "5")) * random.uniform(0.75, 1.25))
         if not await wait_in_line(run, http, buyer):
             return buyer
         held = None
@@ -862,7 +877,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per booking-lane process")
     parser.add_argument("--lobby-workers", type=int, default=2, help="gunicorn processes of the lobby lane")
     parser.add_argument("--client-processes", type=int, default=2, help="load-generator processes")
-    parser.add_argument("--buyers-per-address", type=int, default=4, help="buyers behind one source address")
+    parser.add_argument(
+        "--buyers-per-address", type=int, default=16, help="buyers behind one source address (a carrier NAT)"
+    )
     parser.add_argument("--pool-max", type=int, default=4, help="DB_POOL_MAX per process")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--connections", type=int, default=200, help="HTTP connections the load generator keeps")

@@ -12,7 +12,7 @@ import os
 
 LANES = {
     # lane: (port, processes, threads, DB pool per process, nice)
-    "lobby": (os.environ.get("LOBBY_PORT", "8001"), "2", "16", "2", 5),
+    "lobby": (os.environ.get("LOBBY_PORT", "8001"), "2", "4", "2", 5),
     "booking": (os.environ.get("BOOKING_PORT", "8002"), "3", "4", "4", 0),
 }
 lane = os.environ.get("SURGE_LANE", "")

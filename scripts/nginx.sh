@@ -25,8 +25,8 @@ render() {
   export SURGE_BOOKING_UPSTREAM="${SURGE_BOOKING_UPSTREAM:-127.0.0.1:${BOOKING_PORT:-8002}}"
   export SURGE_STATIC_ROOT="${SURGE_STATIC_ROOT:-$ROOT/staticfiles}"
   export SURGE_ERRORS_DIR="$ROOT/deploy/nginx/errors"
-  export SURGE_LOBBY_MAX_CONNS="${SURGE_LOBBY_MAX_CONNS:-512}"
-  export SURGE_BOOKING_MAX_CONNS="${SURGE_BOOKING_MAX_CONNS:-256}"
+  export SURGE_LOBBY_MAX_CONNS="${SURGE_LOBBY_MAX_CONNS:-4096}"
+  export SURGE_BOOKING_MAX_CONNS="${SURGE_BOOKING_MAX_CONNS:-1024}"
   export SURGE_ARRIVALS_PER_IP="${SURGE_ARRIVALS_PER_IP:-5}"
   export SURGE_ARRIVALS_BURST="${SURGE_ARRIVALS_BURST:-30}"
   export SURGE_POLLS_PER_IP="${SURGE_POLLS_PER_IP:-10}"
@@ -35,13 +35,17 @@ render() {
   export SURGE_MICROCACHE_SECONDS="${SURGE_MICROCACHE_SECONDS:-2}"
   export SURGE_RETRY_AFTER="${SURGE_RETRY_AFTER:-5}"
   export SURGE_NGINX_WORKERS="${SURGE_NGINX_WORKERS:-auto}"
+  # As many open files as this machine lets a process have; two per proxied connection.
+  local files; files="$(ulimit -Hn)"; [ "$files" = unlimited ] && files=65536
+  export SURGE_NGINX_FILES="$files" SURGE_NGINX_CONNECTIONS="$((files / 2))"
   # Local runs as root keep the workers root too, so they can use the private folders.
   if [ "$(id -u)" = 0 ]; then export SURGE_NGINX_USER="user root;"; else export SURGE_NGINX_USER=""; fi
   mkdir -p "$SURGE_NGINX_DIR"/{cache,tmp}
   local vars='${SURGE_NGINX_DIR} ${SURGE_FRONT_LISTEN} ${SURGE_LOBBY_UPSTREAM} ${SURGE_BOOKING_UPSTREAM}
     ${SURGE_STATIC_ROOT} ${SURGE_ERRORS_DIR} ${SURGE_LOBBY_MAX_CONNS} ${SURGE_BOOKING_MAX_CONNS}
     ${SURGE_ARRIVALS_PER_IP} ${SURGE_ARRIVALS_BURST} ${SURGE_POLLS_PER_IP} ${SURGE_POLLS_BURST}
-    ${SURGE_CONNS_PER_IP} ${SURGE_MICROCACHE_SECONDS} ${SURGE_RETRY_AFTER} ${SURGE_NGINX_WORKERS} ${SURGE_NGINX_USER}'
+    ${SURGE_CONNS_PER_IP} ${SURGE_MICROCACHE_SECONDS} ${SURGE_RETRY_AFTER} ${SURGE_NGINX_WORKERS} ${SURGE_NGINX_USER}
+    ${SURGE_NGINX_FILES} ${SURGE_NGINX_CONNECTIONS}'
   envsubst "$vars" < "$ROOT/deploy/nginx/surge.conf.template" > "$SURGE_NGINX_DIR/surge.conf"
   envsubst "$vars" < "$ROOT/deploy/nginx/local.conf.template" > "$SURGE_NGINX_DIR/nginx.conf"
   : > "$SURGE_NGINX_DIR/modules.conf"

@@ -13,7 +13,7 @@ Keys of event E:
   seen    zset   visitor -> last poll (no-show detection)
   first   hash   visitor -> how many were ahead when they joined (progress bar)
   inside  zset   visitor -> lease expiry
-  admitted zset  visitor -> admission time, last 60 s (rate limit and measured rate)
+  admitted zset  visitor -> admission time, last 15 min (rate: the last 60 s of it; fairness audit)
   seq     string arrival counter
   seed    string secret pre-queue seed (published as a SHA-256 before the opening)
   lock    string admit single-flight (SET NX PX)
@@ -58,7 +58,10 @@ def event_keys(event_id: int) -> list[str]:
 # KEYS for the queue scripts, always in this order (see event_keys):
 #  1 cfg 2 state 3 line 4 early 5 seen 6 first 7 inside 8 admitted 9 seq 10 lock
 
-_ADMIT_FN = """
+ADMITTED_KEEP_MS = 15 * 60 * 1000
+
+_ADMIT_FN = (
+    """
 local function num(v, d) if v == false or v == nil then return d end return tonumber(v) end
 
 -- Reclaim lapsed leases, then move the head of the line inside, within capacity and rate.
@@ -76,8 +79,10 @@ local function admit(now, max_scan)
   if s[2] ~= '1' and redis.call('ZCARD', KEYS[4]) > 0 then return {0, reclaimed, 0, inside, {}, 'unshuffled'} end
   local capacity, rate = num(c[2], 0), num(c[3], 0)
   local session_ms, grace_ms = num(c[4], 600) * 1000, num(c[5], 120) * 1000
-  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - 60000)
-  local window = rate - redis.call('ZCARD', KEYS[8])
+  -- Admissions are kept ADMITTED_KEEP_MS (a visitor learns its admission time even after a
+  -- slow poll: the fairness audit); the rate window counts the last minute only.
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - """ + str(ADMITTED_KEEP_MS) + """)
+  local window = rate - redis.call('ZCOUNT', KEYS[8], '(' .. (now - 60000), '+inf')
   local burst = math.max(1, rate / 20)
   local tokens = num(s[3], burst)
   local elapsed = math.max(0, now - num(s[4], now))
@@ -104,6 +109,7 @@ local function admit(now, max_scan)
   return {#out, reclaimed, skipped, inside + #out, out, 'ok'}
 end
 """
+)
 
 ADMIT_LUA = (
     _ADMIT_FN
