@@ -346,7 +346,9 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
 
     A late payment (hold expired or released) still wins its seats if they are free.
     Returns (booking, created). Raises SeatsUnavailable when a seat went to someone
-    else (the caller refunds) and IntentNotFound."""
+    else, or the seats cannot be booked for any reason the database gives (a row made
+    by hand, say): everything rolls back and the caller refunds, so a paid order never
+    loops on an error. Raises IntentNotFound."""
     now = now or timezone.now()
     payable = [BookingIntent.Status.HELD, BookingIntent.Status.EXPIRED, BookingIntent.Status.RELEASED]
     with transaction.atomic(durable=True):
@@ -370,8 +372,12 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
                 .update(status=Seat.Status.SOLD, intent_id=intent_id, hold_expires_at=None, version=F("version") + 1)
             ):
                 raise SeatsUnavailable([seat.label])
-        booking = _create_booking(intent)
-        BookedSeat.objects.bulk_create([BookedSeat(booking=booking, seat=s) for s in seats])
+        try:
+            booking = _create_booking(intent)
+            BookedSeat.objects.bulk_create([BookedSeat(booking=booking, seat=s) for s in seats])
+        except IntegrityError as error:
+            logger.error("intent %s could not be booked (seats taken as gone): %s", intent_id, error)
+            raise SeatsUnavailable([s.label for s in seats]) from error
         inventory.invalidate_on_commit(intent.event_id)
         _announce([IntentEnding(intent.id, intent.event_id, intent.session_ref, BookingIntent.Status.CONFIRMED)])
     return booking, True

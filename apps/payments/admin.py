@@ -1,22 +1,24 @@
-"""Ops screens for money: payments, refunds, webhook log. Actions call services."""
+"""Ops screens for money: payments, refunds, webhook log. Actions call services.
+
+Nothing here can be added, edited or deleted by hand: every row is the record of something that
+happened at Razorpay, and a hand-made one once turned a paid order into a 500 and a retry loop."""
 
 from django.contrib import admin, messages
 
+from apps.booking.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.booking.errors import BookingError
 from apps.payments import gateway, services
 from apps.payments.models import Payment, Refund, WebhookEvent
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Refund
-    extra = 0
-    can_delete = False
-    readonly_fields = ["refund_id", "amount_paise", "status", "reason", "last_error", "created_at"]
-    fields = readonly_fields
+    fields = ["refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_id", "payment_id", "intent", "amount_paise", "status", "created_at", "last_checked_at"]
     list_filter = ["status"]
     search_fields = [
@@ -30,15 +32,12 @@ class PaymentAdmin(admin.ModelAdmin):
     inlines = [RefundInline]
     actions = ["reprocess", "refund"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Re-process now (reconcile with Razorpay)")
     def reprocess(self, request, queryset):
         for payment in queryset:
             try:
                 outcome = services.reconcile_payment(payment_id=payment.pk)
-            except (gateway.GatewayUnavailable, BookingError) as error:
+            except (gateway.GatewayUnavailable, gateway.GatewayRejected, BookingError) as error:
                 self.message_user(request, f"{payment.order_id}: {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{payment.order_id}: {outcome}")
@@ -57,22 +56,16 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
-    list_display = ["refund_id", "payment", "amount_paise", "status", "reason", "created_at"]
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["refund_id", "payment", "razorpay_payment_id", "amount_paise", "status", "reason", "created_at"]
     list_filter = ["status"]
-    search_fields = ["refund_id", "payment__order_id", "payment__payment_id", "payment__intent__buyer_email"]
+    search_fields = ["refund_id", "payment__order_id", "razorpay_payment_id", "payment__intent__buyer_email"]
     readonly_fields = [f.name for f in Refund._meta.fields]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["event_id", "event_type", "order_id", "outcome", "deliveries", "received_at", "processed_at"]
     list_filter = ["event_type", "outcome"]
     search_fields = ["event_id", "order_id", "payment_id"]
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
