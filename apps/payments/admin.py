@@ -1,19 +1,26 @@
-"""Ops screens for money: payments, refunds, webhook log. Actions call services.
+"""Ops screens for money: payments, refunds, mismatched captures, webhook log. Actions call services.
 
 Nothing here can be added, edited or deleted by hand: every row is the record of something that
 happened at Razorpay, and a hand-made one once turned a paid order into a 500 and a retry loop."""
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 
 from apps.booking.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.booking.errors import BookingError
 from apps.payments import gateway, services
-from apps.payments.models import Payment, Refund, WebhookEvent
+from apps.payments.models import CaptureMismatch, Payment, Refund, WebhookEvent
 
 
 class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Refund
     fields = ["refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at"]
+    readonly_fields = fields
+
+
+class CaptureMismatchInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = CaptureMismatch
+    fields = ["razorpay_payment_id", "source", "problem", "refund_due", "created_at"]
     readonly_fields = fields
 
 
@@ -29,7 +36,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "intent__booking__reference",
     ]
     readonly_fields = [f.name for f in Payment._meta.fields]
-    inlines = [RefundInline]
+    inlines = [RefundInline, CaptureMismatchInline]
     actions = ["reprocess", "refund"]
 
     @admin.action(description="Re-process now (reconcile with Razorpay)")
@@ -61,6 +68,26 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["refund_id", "payment__order_id", "razorpay_payment_id", "payment__intent__buyer_email"]
     readonly_fields = [f.name for f in Refund._meta.fields]
+
+
+@admin.register(CaptureMismatch)
+class CaptureMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Payments reported against our orders that did not match them: never confirmed; refunded when
+    Razorpay held that money on our order. Many of them mean a leaked webhook or key secret."""
+
+    list_display = ["razorpay_payment_id", "payment", "source", "problem", "refund_due", "refunded", "created_at"]
+    list_filter = ["refund_due", "source"]
+    search_fields = ["razorpay_payment_id", "payment__order_id", "payment__intent__buyer_email"]
+    list_select_related = ["payment"]
+    readonly_fields = [f.name for f in CaptureMismatch._meta.fields]
+
+    def get_queryset(self, request):
+        refunds = Refund.objects.filter(razorpay_payment_id=OuterRef("razorpay_payment_id"))
+        return super().get_queryset(request).annotate(has_refund=Exists(refunds))
+
+    @admin.display(boolean=True, description="refund requested")
+    def refunded(self, obj) -> bool | None:
+        return obj.has_refund if obj.refund_due else None
 
 
 @admin.register(WebhookEvent)

@@ -89,6 +89,7 @@ class WebhookEvent(models.Model):
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Acknowledged and ignored"
         FAILED = "failed", "Failed (will retry)"
+        MALFORMED = "malformed", "Failed: malformed payload (answered 400, not processed)"
 
     event_id = models.CharField(max_length=64, unique=True)
     event_type = models.CharField(max_length=40, db_index=True)
@@ -106,3 +107,38 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class CaptureMismatch(models.Model):
+    """A payment reported against one of our orders that does not match it (order, amount or currency).
+
+    It never confirms a booking. When Razorpay holds that money on our order it is refunded in full
+    (`refund_due`); a payment Razorpay does not know, or one of another order, is kept for ops as a
+    sign of forged webhooks or callbacks."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        CHECKOUT = "checkout", "Checkout callback (verify)"
+        RECONCILIATION = "reconcile", "Reconciliation"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="mismatches")
+    razorpay_payment_id = models.CharField(max_length=40)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    problem = models.CharField(max_length=300)
+    reported = models.JSONField(null=True, blank=True, help_text="What the webhook or callback claimed.")
+    remote = models.JSONField(
+        null=True, blank=True, help_text="The payment as Razorpay's API reports it (empty: Razorpay does not know it)."
+    )
+    refund_due = models.BooleanField(
+        default=False, help_text="Razorpay captured this money on our order: it must be refunded in full."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "razorpay_payment_id"], name="capturemismatch_once_per_payment")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.razorpay_payment_id} on {self.payment.order_id}: {self.problem}"
