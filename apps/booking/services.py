@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -74,7 +75,9 @@ def create_event(
     max_seats_per_buyer: int | None = None,
     hold_minutes: int | None = None,
 ) -> Event:
-    return Event.objects.create(
+    """Raises InvalidRequest when a field is refused (a name with a line break would break every
+    confirmation email's subject; a slug already taken)."""
+    event = Event(
         slug=slugify(slug),
         name=name,
         venue=venue,
@@ -85,6 +88,14 @@ def create_event(
         max_seats_per_buyer=max_seats_per_buyer or settings.MAX_SEATS_PER_BUYER,
         hold_minutes=hold_minutes or settings.HOLD_MINUTES,
     )
+    try:
+        event.full_clean()
+    except ValidationError as error:
+        raise InvalidRequest(
+            " ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+        ) from None
+    event.save(force_insert=True)
+    return event
 
 
 @transaction.atomic

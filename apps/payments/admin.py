@@ -1,4 +1,5 @@
-"""Ops screens for money: payments, refunds, mismatched captures, webhook log. Actions call services.
+"""Ops screens for money: payments, refunds, mismatched captures, webhook log, failed buyer emails.
+Actions call services (or queue the task that does).
 
 Nothing here can be added, edited or deleted by hand: every row is the record of something that
 happened at Razorpay, and a hand-made one once turned a paid order into a 500 and a retry loop."""
@@ -8,8 +9,8 @@ from django.db.models import Exists, OuterRef
 
 from apps.booking.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.booking.errors import BookingError
-from apps.payments import gateway, services
-from apps.payments.models import CaptureMismatch, Payment, Refund, WebhookEvent
+from apps.payments import gateway, services, tasks
+from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
 
 
 class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -96,3 +97,36 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["event_type", "outcome"]
     search_fields = ["event_id", "order_id", "payment_id"]
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]
+
+
+@admin.register(EmailFailure)
+class EmailFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Buyer emails that failed: still retrying, given up (needs ops), or sent after all."""
+
+    list_display = ["kind", "buyer_email", "state", "attempts", "last_error", "last_failed_at", "intent"]
+    list_filter = ["kind", ("gave_up_at", admin.EmptyFieldListFilter), ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["intent__buyer_email", "intent__booking__reference", "last_error"]
+    list_select_related = ["intent"]
+    readonly_fields = [f.name for f in EmailFailure._meta.fields]
+    actions = ["send_again"]
+
+    @admin.display(description="buyer", ordering="intent__buyer_email")
+    def buyer_email(self, obj) -> str:
+        return obj.intent.buyer_email
+
+    @admin.display(description="state")
+    def state(self, obj) -> str:
+        if obj.sent_at:
+            return "sent after all"
+        return "gave up: needs ops" if obj.gave_up_at else "retrying"
+
+    @admin.action(description="Send again (after fixing the cause)")
+    def send_again(self, request, queryset):
+        task_of = {
+            EmailFailure.Kind.CONFIRMATION: tasks.send_booking_confirmation,
+            EmailFailure.Kind.REFUND_NOTICE: tasks.send_refund_notice,
+        }
+        pending = queryset.filter(sent_at__isnull=True)
+        for failure in pending:
+            task_of[failure.kind].delay(str(failure.intent_id))
+        self.message_user(request, f"Queued {pending.count()} email(s) again.")

@@ -142,3 +142,27 @@ class CaptureMismatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.razorpay_payment_id} on {self.payment.order_id}: {self.problem}"
+
+
+class EmailFailure(models.Model):
+    """A buyer email that failed to send: retried with backoff, and left here for ops when the
+    retries ran out (`gave_up_at`), so a promised ticket or refund notice is never lost silently."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Booking confirmation"
+        REFUND_NOTICE = "refund", "Refund notice"
+
+    intent = models.ForeignKey(BookingIntent, on_delete=models.PROTECT, related_name="email_failures")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts so far.")
+    last_error = models.CharField(max_length=300)
+    last_failed_at = models.DateTimeField()
+    gave_up_at = models.DateTimeField(null=True, blank=True, help_text="Retries exhausted: needs ops.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Sent after all, by a later attempt.")
+
+    class Meta:
+        ordering = ["-last_failed_at"]
+        constraints = [models.UniqueConstraint(fields=["intent", "kind"], name="emailfailure_once_per_email")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.intent.buyer_email}"

@@ -21,7 +21,7 @@ from apps.booking.errors import HoldExpired, SeatsUnavailable
 from apps.booking.models import Booking, BookingIntent
 from apps.payments import gateway
 from apps.payments.errors import PaymentError, SignatureInvalid, WebhookMalformed
-from apps.payments.models import CaptureMismatch, Payment, Refund, WebhookEvent
+from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -544,4 +544,27 @@ def claim_confirmation_email(*, intent_id: UUID) -> Booking | None:
 
 
 def unclaim_confirmation_email(*, intent_id: UUID) -> None:
+    """A send failed: give the claim back so the retry (or ops' "send again") can take it."""
     Payment.objects.filter(intent_id=intent_id).update(confirmation_sent_at=None)
+
+
+def record_email_failure(*, intent_id: UUID, kind: str, error: str, gave_up: bool) -> None:
+    """Count a failed send for ops; `gave_up` when the retries are spent and a person must act."""
+    now = timezone.now()
+    fields = {"last_error": error[:300], "last_failed_at": now, "sent_at": None}
+    if gave_up:
+        fields["gave_up_at"] = now
+    if EmailFailure.objects.filter(intent_id=intent_id, kind=kind).update(attempts=F("attempts") + 1, **fields):
+        return
+    try:
+        with transaction.atomic():
+            EmailFailure.objects.create(intent_id=intent_id, kind=kind, attempts=1, **fields)
+    except IntegrityError:  # a concurrent failure of the same email created it first
+        EmailFailure.objects.filter(intent_id=intent_id, kind=kind).update(attempts=F("attempts") + 1, **fields)
+
+
+def record_email_sent(*, intent_id: UUID, kind: str) -> None:
+    """A send that failed before went out: ops see it resolved (a no-op when it never failed)."""
+    EmailFailure.objects.filter(intent_id=intent_id, kind=kind, sent_at__isnull=True).update(
+        sent_at=timezone.now(), gave_up_at=None
+    )
