@@ -17,7 +17,8 @@ def ops(client):
 
 
 def hold_and_checkout(client: Client, event, labels: list[str], n: int = 1) -> tuple[BookingIntent, Payment]:
-    """A buyer holds seats through the seat-map form and opens checkout (which creates the order)."""
+    """A buyer opens the seat map, holds seats through its form and opens checkout (which creates the order)."""
+    assert client.get(f"/events/{event.slug}/seats/").status_code == 200
     response = client.post(
         f"/events/{event.slug}/hold/",
         {"seat": labels, "name": f"Buyer {n}", "email": f"buyer{n}@example.com", "phone": "+919876543210"},
