@@ -1,4 +1,8 @@
-"""Ops screens. Actions call services; nothing here changes seat state directly."""
+"""Ops screens. Actions call services; nothing here changes seat state directly.
+
+Holds, bookings and their seats are records of what buyers did and paid for: they can be viewed
+and acted on (release), never added or edited by hand. A hand-made booked seat once made a paid
+confirmation fail with an IntegrityError."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,6 +11,26 @@ from django.template.response import TemplateResponse
 from apps.booking import services
 from apps.booking.errors import BookingError
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
+
+
+class ReadOnlyAdminMixin:
+    """View and act (admin actions), never add, edit or delete by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
 
 
 class SeatGridForm(forms.Form):
@@ -86,15 +110,13 @@ class SeatAdmin(admin.ModelAdmin):
     readonly_fields = ["version", "status", "hold_expires_at", "intent"]
 
 
-class IntentSeatInline(admin.TabularInline):
+class IntentSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = IntentSeat
-    extra = 0
-    raw_id_fields = ["seat"]
-    can_delete = False
+    fields = readonly_fields = ["seat"]
 
 
 @admin.register(BookingIntent)
-class BookingIntentAdmin(admin.ModelAdmin):
+class BookingIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "event", "buyer_email", "buyer_phone", "amount_paise", "status", "expires_at", "created_at"]
     list_filter = ["status", "event"]
     search_fields = ["buyer_email", "buyer_phone", "buyer_name", "id", "booking__reference"]
@@ -103,30 +125,22 @@ class BookingIntentAdmin(admin.ModelAdmin):
     inlines = [IntentSeatInline]
     actions = ["release_holds"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False  # ended intents stay visible for audit
-
     @admin.action(description="Release the selected holds now")
     def release_holds(self, request, queryset):
         released = sum(services.release_intent(intent_id=pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"Released {released} hold(s); the others had already ended.")
 
 
-class BookedSeatInline(admin.TabularInline):
+class BookedSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = BookedSeat
-    extra = 0
-    raw_id_fields = ["seat"]
-    can_delete = False
+    fields = readonly_fields = ["seat"]
 
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["reference", "event", "buyer_name", "buyer_email", "buyer_phone", "amount_paise", "created_at"]
     list_filter = ["event"]
     search_fields = ["reference", "buyer_email", "buyer_phone", "buyer_name"]
     list_select_related = ["event"]
     readonly_fields = [f.name for f in Booking._meta.fields]
     inlines = [BookedSeatInline]
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -5,11 +5,26 @@ them as the last guard (a seat row is booked at most once, an intent yields at
 most one booking).
 """
 
+import unicodedata
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none belongs in
+# a one-line name, and a CR/LF in an email subject makes every send fail. A regex both PostgreSQL
+# and Python understand, for the database's own check.
+CONTROL_CHARACTERS_REGEX = r"[\x01-\x1f\x7f-\x9f\u2028\u2029]"
+
+
+def validate_single_line(value: str) -> None:
+    """Refuse line breaks, tabs and other control characters in a one-line text."""
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        raise ValidationError(
+            "Use one line of plain text: no line breaks, tabs or other control characters.", code="control_character"
+        )
 
 
 class Event(models.Model):
@@ -20,7 +35,7 @@ class Event(models.Model):
         CANCELLED = "CANCELLED", "Cancelled"
 
     slug = models.SlugField(max_length=80, unique=True)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_single_line])
     venue = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     starts_at = models.DateTimeField()
@@ -38,6 +53,12 @@ class Event(models.Model):
             ),
             models.CheckConstraint(name="event_max_seats_positive", condition=Q(max_seats_per_buyer__gte=1)),
             models.CheckConstraint(name="event_hold_minutes_positive", condition=Q(hold_minutes__gte=1)),
+            # Emails put the name in their subject: the last guard behind the validator.
+            models.CheckConstraint(
+                name="event_name_single_line",
+                condition=~Q(name__regex=CONTROL_CHARACTERS_REGEX),
+                violation_error_message="Use one line of plain text: no line breaks, tabs or other control characters.",
+            ),
         ]
 
     def __str__(self) -> str:

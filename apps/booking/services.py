@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -74,7 +75,9 @@ def create_event(
     max_seats_per_buyer: int | None = None,
     hold_minutes: int | None = None,
 ) -> Event:
-    return Event.objects.create(
+    """Raises InvalidRequest when a field is refused (a name with a line break would break every
+    confirmation email's subject; a slug already taken)."""
+    event = Event(
         slug=slugify(slug),
         name=name,
         venue=venue,
@@ -85,6 +88,14 @@ def create_event(
         max_seats_per_buyer=max_seats_per_buyer or settings.MAX_SEATS_PER_BUYER,
         hold_minutes=hold_minutes or settings.HOLD_MINUTES,
     )
+    try:
+        event.full_clean()
+    except ValidationError as error:
+        raise InvalidRequest(
+            " ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
+        ) from None
+    event.save(force_insert=True)
+    return event
 
 
 @transaction.atomic
@@ -346,7 +357,9 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
 
     A late payment (hold expired or released) still wins its seats if they are free.
     Returns (booking, created). Raises SeatsUnavailable when a seat went to someone
-    else (the caller refunds) and IntentNotFound."""
+    else, or the seats cannot be booked for any reason the database gives (a row made
+    by hand, say): everything rolls back and the caller refunds, so a paid order never
+    loops on an error. Raises IntentNotFound."""
     now = now or timezone.now()
     payable = [BookingIntent.Status.HELD, BookingIntent.Status.EXPIRED, BookingIntent.Status.RELEASED]
     with transaction.atomic(durable=True):
@@ -370,8 +383,12 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
                 .update(status=Seat.Status.SOLD, intent_id=intent_id, hold_expires_at=None, version=F("version") + 1)
             ):
                 raise SeatsUnavailable([seat.label])
-        booking = _create_booking(intent)
-        BookedSeat.objects.bulk_create([BookedSeat(booking=booking, seat=s) for s in seats])
+        try:
+            booking = _create_booking(intent)
+            BookedSeat.objects.bulk_create([BookedSeat(booking=booking, seat=s) for s in seats])
+        except IntegrityError as error:
+            logger.error("intent %s could not be booked (seats taken as gone): %s", intent_id, error)
+            raise SeatsUnavailable([s.label for s in seats]) from error
         inventory.invalidate_on_commit(intent.event_id)
         _announce([IntentEnding(intent.id, intent.event_id, intent.session_ref, BookingIntent.Status.CONFIRMED)])
     return booking, True

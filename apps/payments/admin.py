@@ -1,22 +1,32 @@
-"""Ops screens for money: payments, refunds, webhook log. Actions call services."""
+"""Ops screens for money: payments, refunds, mismatched captures, webhook log, failed buyer emails.
+Actions call services (or queue the task that does).
+
+Nothing here can be added, edited or deleted by hand: every row is the record of something that
+happened at Razorpay, and a hand-made one once turned a paid order into a 500 and a retry loop."""
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef
 
+from apps.booking.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.booking.errors import BookingError
-from apps.payments import gateway, services
-from apps.payments.models import Payment, Refund, WebhookEvent
+from apps.payments import gateway, services, tasks
+from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Refund
-    extra = 0
-    can_delete = False
-    readonly_fields = ["refund_id", "amount_paise", "status", "reason", "last_error", "created_at"]
-    fields = readonly_fields
+    fields = ["refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at"]
+    readonly_fields = fields
+
+
+class CaptureMismatchInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = CaptureMismatch
+    fields = ["razorpay_payment_id", "source", "problem", "refund_due", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_id", "payment_id", "intent", "amount_paise", "status", "created_at", "last_checked_at"]
     list_filter = ["status"]
     search_fields = [
@@ -27,18 +37,15 @@ class PaymentAdmin(admin.ModelAdmin):
         "intent__booking__reference",
     ]
     readonly_fields = [f.name for f in Payment._meta.fields]
-    inlines = [RefundInline]
+    inlines = [RefundInline, CaptureMismatchInline]
     actions = ["reprocess", "refund"]
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Re-process now (reconcile with Razorpay)")
     def reprocess(self, request, queryset):
         for payment in queryset:
             try:
                 outcome = services.reconcile_payment(payment_id=payment.pk)
-            except (gateway.GatewayUnavailable, BookingError) as error:
+            except (gateway.GatewayUnavailable, gateway.GatewayRejected, BookingError) as error:
                 self.message_user(request, f"{payment.order_id}: {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{payment.order_id}: {outcome}")
@@ -57,22 +64,69 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
-    list_display = ["refund_id", "payment", "amount_paise", "status", "reason", "created_at"]
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["refund_id", "payment", "razorpay_payment_id", "amount_paise", "status", "reason", "created_at"]
     list_filter = ["status"]
-    search_fields = ["refund_id", "payment__order_id", "payment__payment_id", "payment__intent__buyer_email"]
+    search_fields = ["refund_id", "payment__order_id", "razorpay_payment_id", "payment__intent__buyer_email"]
     readonly_fields = [f.name for f in Refund._meta.fields]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+@admin.register(CaptureMismatch)
+class CaptureMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Payments reported against our orders that did not match them: never confirmed; refunded when
+    Razorpay held that money on our order. Many of them mean a leaked webhook or key secret."""
+
+    list_display = ["razorpay_payment_id", "payment", "source", "problem", "refund_due", "refunded", "created_at"]
+    list_filter = ["refund_due", "source"]
+    search_fields = ["razorpay_payment_id", "payment__order_id", "payment__intent__buyer_email"]
+    list_select_related = ["payment"]
+    readonly_fields = [f.name for f in CaptureMismatch._meta.fields]
+
+    def get_queryset(self, request):
+        refunds = Refund.objects.filter(razorpay_payment_id=OuterRef("razorpay_payment_id"))
+        return super().get_queryset(request).annotate(has_refund=Exists(refunds))
+
+    @admin.display(boolean=True, description="refund requested")
+    def refunded(self, obj) -> bool | None:
+        return obj.has_refund if obj.refund_due else None
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["event_id", "event_type", "order_id", "outcome", "deliveries", "received_at", "processed_at"]
     list_filter = ["event_type", "outcome"]
     search_fields = ["event_id", "order_id", "payment_id"]
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+@admin.register(EmailFailure)
+class EmailFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Buyer emails that failed: still retrying, given up (needs ops), or sent after all."""
+
+    list_display = ["kind", "buyer_email", "state", "attempts", "last_error", "last_failed_at", "intent"]
+    list_filter = ["kind", ("gave_up_at", admin.EmptyFieldListFilter), ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["intent__buyer_email", "intent__booking__reference", "last_error"]
+    list_select_related = ["intent"]
+    readonly_fields = [f.name for f in EmailFailure._meta.fields]
+    actions = ["send_again"]
+
+    @admin.display(description="buyer", ordering="intent__buyer_email")
+    def buyer_email(self, obj) -> str:
+        return obj.intent.buyer_email
+
+    @admin.display(description="state")
+    def state(self, obj) -> str:
+        if obj.sent_at:
+            return "sent after all"
+        return "gave up: needs ops" if obj.gave_up_at else "retrying"
+
+    @admin.action(description="Send again (after fixing the cause)")
+    def send_again(self, request, queryset):
+        task_of = {
+            EmailFailure.Kind.CONFIRMATION: tasks.send_booking_confirmation,
+            EmailFailure.Kind.REFUND_NOTICE: tasks.send_refund_notice,
+        }
+        pending = queryset.filter(sent_at__isnull=True)
+        for failure in pending:
+            task_of[failure.kind].delay(str(failure.intent_id))
+        self.message_user(request, f"Queued {pending.count()} email(s) again.")

@@ -16,3 +16,8 @@ class GatewayDown(PaymentError):
     status = 503
     code = "gateway_unavailable"
     message = "The payment gateway is not answering right now. Your seats stay held; please try again shortly."
+
+
+class WebhookMalformed(PaymentError):
+    code = "webhook_malformed"
+    message = "The webhook's payload is not what Razorpay sends."

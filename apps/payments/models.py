@@ -89,6 +89,7 @@ class WebhookEvent(models.Model):
         PROCESSED = "processed", "Processed"
         IGNORED = "ignored", "Acknowledged and ignored"
         FAILED = "failed", "Failed (will retry)"
+        MALFORMED = "malformed", "Failed: malformed payload (answered 400, not processed)"
 
     event_id = models.CharField(max_length=64, unique=True)
     event_type = models.CharField(max_length=40, db_index=True)
@@ -106,3 +107,62 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class CaptureMismatch(models.Model):
+    """A payment reported against one of our orders that does not match it (order, amount or currency).
+
+    It never confirms a booking. When Razorpay holds that money on our order it is refunded in full
+    (`refund_due`); a payment Razorpay does not know, or one of another order, is kept for ops as a
+    sign of forged webhooks or callbacks."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        CHECKOUT = "checkout", "Checkout callback (verify)"
+        RECONCILIATION = "reconcile", "Reconciliation"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="mismatches")
+    razorpay_payment_id = models.CharField(max_length=40)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    problem = models.CharField(max_length=300)
+    reported = models.JSONField(null=True, blank=True, help_text="What the webhook or callback claimed.")
+    remote = models.JSONField(
+        null=True, blank=True, help_text="The payment as Razorpay's API reports it (empty: Razorpay does not know it)."
+    )
+    refund_due = models.BooleanField(
+        default=False, help_text="Razorpay captured this money on our order: it must be refunded in full."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "razorpay_payment_id"], name="capturemismatch_once_per_payment")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.razorpay_payment_id} on {self.payment.order_id}: {self.problem}"
+
+
+class EmailFailure(models.Model):
+    """A buyer email that failed to send: retried with backoff, and left here for ops when the
+    retries ran out (`gave_up_at`), so a promised ticket or refund notice is never lost silently."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Booking confirmation"
+        REFUND_NOTICE = "refund", "Refund notice"
+
+    intent = models.ForeignKey(BookingIntent, on_delete=models.PROTECT, related_name="email_failures")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts so far.")
+    last_error = models.CharField(max_length=300)
+    last_failed_at = models.DateTimeField()
+    gave_up_at = models.DateTimeField(null=True, blank=True, help_text="Retries exhausted: needs ops.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="Sent after all, by a later attempt.")
+
+    class Meta:
+        ordering = ["-last_failed_at"]
+        constraints = [models.UniqueConstraint(fields=["intent", "kind"], name="emailfailure_once_per_email")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.intent.buyer_email}"

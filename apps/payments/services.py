@@ -6,6 +6,7 @@ reconciliation race for the same payment.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -16,11 +17,11 @@ from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterR
 from django.utils import timezone
 
 from apps.booking import services as booking_services
-from apps.booking.errors import BookingError, HoldExpired, SeatsUnavailable
+from apps.booking.errors import HoldExpired, SeatsUnavailable
 from apps.booking.models import Booking, BookingIntent
 from apps.payments import gateway
-from apps.payments.errors import PaymentError, SignatureInvalid
-from apps.payments.models import Payment, Refund, WebhookEvent
+from apps.payments.errors import PaymentError, SignatureInvalid, WebhookMalformed
+from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ OPEN_STATUSES = [Payment.Status.CREATED, Payment.Status.ATTEMPTED, Payment.Statu
 class Settlement:
     """What became of a successful payment."""
 
-    outcome: str  # "confirmed", "refunded" or "pending"
+    outcome: str  # "confirmed", "refunded", "pending" or "rejected" (does not match the order)
     booking: Booking | None = None
 
 
@@ -64,51 +65,178 @@ def start_payment(*, intent_id: UUID) -> datetime:
     return booking_services.extend_hold(intent_id=intent_id, minutes=settings.PAYMENT_HOLD_EXTENSION_MINUTES)
 
 
+# --- Checking money against the order ------------------------------------------------------
+
+# What Razorpay's ids look like (pay_..., order_..., rfnd_...): anything else is never sent to the API.
+RAZORPAY_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
+PAID_STATUSES = ("captured", "refunded")
+
+
+def _money_problems(*, payment: Payment, payment_id: str, entity: dict) -> list[str]:
+    """How a payment entity disagrees with our order: another payment, another order, another amount
+    or another currency. Empty when it matches in every respect."""
+    problems = []
+    if entity.get("id") != payment_id:
+        problems.append(f"payment {entity.get('id')!r} is not {payment_id!r}")
+    if entity.get("order_id") != payment.order_id:
+        problems.append(f"order {entity.get('order_id')!r} is not {payment.order_id}")
+    if entity.get("amount") != payment.amount_paise or isinstance(entity.get("amount"), bool):
+        problems.append(f"amount {entity.get('amount')!r} is not {payment.amount_paise}")
+    if entity.get("currency") != payment.currency:
+        problems.append(f"currency {entity.get('currency')!r} is not {payment.currency}")
+    return problems
+
+
+def _razorpay_payment(*, payment: Payment, payment_id: str, reported: dict | None, statuses: tuple) -> dict | None:
+    """The payment to act on: a signed webhook's snapshot when it agrees with our order in every
+    respect, else Razorpay's own answer through the SDK (None: Razorpay does not know the payment).
+
+    Raises GatewayUnavailable (the caller retries)."""
+    if (
+        reported is not None
+        and reported.get("status") in statuses
+        and not _money_problems(payment=payment, payment_id=payment_id, entity=reported)
+    ):
+        return reported
+    if not RAZORPAY_ID.fullmatch(payment_id or ""):
+        return None
+    try:
+        return gateway.fetch_payment(payment_id)
+    except gateway.GatewayRejected:
+        return None
+
+
+def _problems_with(*, payment: Payment, payment_id: str, remote: dict | None) -> list[str]:
+    if remote is None:
+        return ["Razorpay does not know this payment"]
+    return _money_problems(payment=payment, payment_id=payment_id, entity=remote)
+
+
+def _reject_payment(
+    *, payment: Payment, payment_id: str, remote: dict | None, reported: dict | None, problems: list[str], source: str
+) -> Settlement:
+    """A payment that does not match the order never confirms. It is recorded for ops (the admin and
+    `audit_bookings` show it) and, when Razorpay captured that money on our order, refunded in full.
+    A payment Razorpay does not know, or one of another order, has no money of ours to return."""
+    refund_due = bool(
+        remote is not None and remote.get("order_id") == payment.order_id and remote.get("status") == "captured"
+    )
+    claimed = _money_problems(payment=payment, payment_id=payment_id, entity=reported) if reported else []
+    problem = "; ".join([*problems, *(f"claimed {p}" for p in claimed if p not in problems)])
+    mismatch, created = CaptureMismatch.objects.get_or_create(
+        payment=payment,
+        razorpay_payment_id=payment_id[:40],
+        defaults={
+            "source": source,
+            "problem": problem[:300],
+            "reported": reported,
+            "remote": remote,
+            "refund_due": refund_due,
+        },
+    )
+    if not created and refund_due and not mismatch.refund_due:  # authorized then, captured since
+        CaptureMismatch.objects.filter(pk=mismatch.pk).update(refund_due=True, remote=remote)
+    if created:
+        logger.warning("payment %s does not match order %s: %s", payment_id, payment.order_id, problem)
+    amount = remote.get("amount") if refund_due else None
+    if isinstance(amount, int) and amount >= 100:
+        _request_refund(
+            payment=payment, payment_id=payment_id, amount_paise=amount, reason="the payment did not match the order"
+        )
+        return Settlement("refunded")
+    return Settlement("rejected")
+
+
 # --- Success paths ----------------------------------------------------------------------
 
 
 def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signature: str) -> Settlement:
-    """The Checkout handler's callback: trust it only if the signature over *our* order id verifies."""
+    """The Checkout handler's callback: trust it only if the signature over *our* order id verifies,
+    and Razorpay confirms that payment is on our order for our amount. Only then does the order show
+    as paid (AUTHORIZED hides the buyer's Pay button): a leaked key secret signs anything."""
     payment = Payment.objects.filter(intent_id=intent_id).first()
-    if payment is None or order_id != payment.order_id or not payment_id:
+    if payment is None or order_id != payment.order_id or not RAZORPAY_ID.fullmatch(payment_id):
         raise SignatureInvalid()
     if not gateway.payment_signature_valid(order_id=payment.order_id, payment_id=payment_id, signature=signature):
         raise SignatureInvalid()
-    Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
-        status=Payment.Status.AUTHORIZED, payment_id=payment_id
-    )
     try:
         remote = gateway.fetch_payment(payment_id)
     except gateway.GatewayUnavailable:
-        # The signature proves the payment; the webhook or reconciliation will finish it.
+        # Unchecked, so nothing changes; the webhook or reconciliation (which asks about our order) finishes it.
         return Settlement("pending")
-    return settle_remote_payment(payment=payment, remote=remote)
+    except gateway.GatewayRejected:
+        remote = None
+    problems = _problems_with(payment=payment, payment_id=payment_id, remote=remote)
+    if problems:
+        settlement = _reject_payment(
+            payment=payment,
+            payment_id=payment_id,
+            remote=remote,
+            reported=None,
+            problems=problems,
+            source=CaptureMismatch.Source.CHECKOUT,
+        )
+        if settlement.outcome == "rejected":
+            raise SignatureInvalid()
+        return settlement
+    if remote.get("status") in ("authorized", *PAID_STATUSES):
+        Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
+            status=Payment.Status.AUTHORIZED, payment_id=payment_id
+        )
+    return settle_remote_payment(payment=payment, remote=remote, source=CaptureMismatch.Source.CHECKOUT)
 
 
-def settle_remote_payment(*, payment: Payment, remote: dict) -> Settlement:
-    """Bring a payment Razorpay reports to its end: capture if only authorized, then fulfil."""
-    if remote.get("order_id") != payment.order_id:
-        raise PaymentError("That payment belongs to another order.")
+def settle_remote_payment(
+    *, payment: Payment, remote: dict, source: str = CaptureMismatch.Source.RECONCILIATION
+) -> Settlement:
+    """Bring a payment Razorpay reports (through the API) to its end: capture if only authorized,
+    then fulfil. Money that does not match the order is never captured, and never confirms."""
+    payment_id = str(remote.get("id") or "")
+    problems = _money_problems(payment=payment, payment_id=payment_id, entity=remote)
+    if problems:
+        return _reject_payment(
+            payment=payment, payment_id=payment_id, remote=remote, reported=None, problems=problems, source=source
+        )
     status = remote.get("status")
     if status == "authorized":
         try:
-            remote = gateway.capture(remote["id"], payment.amount_paise, payment.currency)
+            remote = gateway.capture(payment_id, payment.amount_paise, payment.currency)
         except gateway.GatewayRejected:
-            remote = gateway.fetch_payment(remote["id"])  # captured meanwhile (auto-capture)?
+            remote = gateway.fetch_payment(payment_id)  # captured meanwhile (auto-capture)?
         status = remote.get("status")
-    if status in ("captured", "refunded"):
-        return record_capture(order_id=payment.order_id, payment_id=remote["id"])
+    if status in PAID_STATUSES:
+        return record_capture(order_id=payment.order_id, payment_id=payment_id, remote=remote, source=source)
     if status == "failed":
-        record_failure(order_id=payment.order_id, payment_id=remote["id"], reason=remote.get("error_reason") or "")
+        record_failure(order_id=payment.order_id, payment_id=payment_id, reason=remote.get("error_reason") or "")
     return Settlement("pending")
 
 
-def record_capture(*, order_id: str, payment_id: str) -> Settlement:
-    """Money was captured for this order: confirm the booking, or refund if it can't be had."""
+def record_capture(
+    *,
+    order_id: str,
+    payment_id: str,
+    reported: dict | None = None,
+    remote: dict | None = None,
+    source: str = CaptureMismatch.Source.WEBHOOK,
+) -> Settlement:
+    """Money was captured for this order: confirm the booking, or refund if it can't be had.
+
+    Nothing confirms before the payment is checked against our order (order, amount, currency).
+    `remote` is the payment as Razorpay's API returned it; `reported` is what a signed webhook
+    claimed, trusted only when it agrees in every respect (otherwise Razorpay is asked)."""
     now = timezone.now()
     payment = Payment.objects.select_related("intent").filter(order_id=order_id).first()
     if payment is None:
         raise PaymentError(f"Unknown order {order_id}.")
+    if remote is None:
+        remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=PAID_STATUSES)
+    problems = _problems_with(payment=payment, payment_id=payment_id, remote=remote)
+    if problems:
+        return _reject_payment(
+            payment=payment, payment_id=payment_id, remote=remote, reported=reported, problems=problems, source=source
+        )
+    if remote.get("status") not in PAID_STATUSES:
+        return Settlement("pending")  # not captured (yet): reconciliation captures an authorized payment
     if payment.payment_id and payment.payment_id != payment_id and payment.status == Payment.Status.CAPTURED:
         # A second captured payment on one order (a buyer retried after a timeout): return it.
         _refund_in_full(payment=payment, payment_id=payment_id, reason="duplicate payment for one order")
@@ -128,6 +256,32 @@ def record_capture(*, order_id: str, payment_id: str) -> Settlement:
     return Settlement("confirmed", booking)
 
 
+def record_authorization(*, order_id: str, payment_id: str, reported: dict | None = None) -> str:
+    """Razorpay says a payment on this order is authorized: the order shows as paid (the Pay button
+    hides) only once that payment is checked against it."""
+    payment = Payment.objects.filter(order_id=order_id, status__in=OPEN_STATUSES).first()
+    if payment is None:
+        return "no change"
+    statuses = ("authorized", *PAID_STATUSES)
+    remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=statuses)
+    problems = _problems_with(payment=payment, payment_id=payment_id, remote=remote)
+    if problems:
+        return _reject_payment(
+            payment=payment,
+            payment_id=payment_id,
+            remote=remote,
+            reported=reported,
+            problems=problems,
+            source=CaptureMismatch.Source.WEBHOOK,
+        ).outcome
+    if remote.get("status") not in statuses:
+        return "no change"
+    updated = Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
+        status=Payment.Status.AUTHORIZED, payment_id=payment_id
+    )
+    return "recorded" if updated else "no change"
+
+
 def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
     """A failed attempt. Never overrides a success that arrived first (events come out of order)."""
     return bool(
@@ -140,14 +294,14 @@ def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
 # --- Refunds ------------------------------------------------------------------------------
 
 
-def _refund_in_full(*, payment: Payment, payment_id: str, reason: str) -> Refund:
-    """Refund a captured payment that cannot become a ticket, exactly once (idempotency key per payment)."""
+def _request_refund(*, payment: Payment, payment_id: str, amount_paise: int, reason: str) -> Refund:
+    """Ask Razorpay to return one captured payment, exactly once (idempotency key per Razorpay payment)."""
     refund, _ = Refund.objects.get_or_create(
         idempotency_key=f"full-{payment_id}",
         defaults={
             "payment": payment,
             "razorpay_payment_id": payment_id,
-            "amount_paise": payment.amount_paise,
+            "amount_paise": amount_paise,
             "reason": reason,
         },
     )
@@ -162,11 +316,17 @@ def _refund_in_full(*, payment: Payment, payment_id: str, reason: str) -> Refund
             Refund.objects.filter(pk=refund.pk).update(
                 refund_id=remote["id"], status=remote.get("status") or Refund.Status.PENDING, last_error=""
             )
+    refund.refresh_from_db()
+    return refund
+
+
+def _refund_in_full(*, payment: Payment, payment_id: str, reason: str) -> Refund:
+    """Refund a captured payment that cannot become a ticket; the order's own payment ends the order."""
+    refund = _request_refund(payment=payment, payment_id=payment_id, amount_paise=payment.amount_paise, reason=reason)
     if payment_id == payment.payment_id or not payment.payment_id:
         Payment.objects.filter(pk=payment.pk).update(status=Payment.Status.REFUNDED)
         # The booking core announces the REFUNDED ending; receivers.py queues the buyer's email.
         booking_services.mark_intent_refunded(intent_id=payment.intent_id)
-    refund.refresh_from_db()
     return refund
 
 
@@ -191,46 +351,99 @@ def update_refund(*, refund_id: str, status: str) -> bool:
 # --- Webhooks -------------------------------------------------------------------------------
 
 
+HANDLED_PAYMENT_EVENTS = ("payment.authorized", "payment.captured", "payment.failed", "order.paid")
+HANDLED_REFUND_EVENTS = ("refund.created", "refund.processed", "refund.failed")
+
+
+def _webhook_entities(payload: dict) -> dict[str, dict]:
+    """The payment, order and refund entities of a webhook, checked for the shape Razorpay sends.
+
+    Raises WebhookMalformed naming what is wrong (never echoing the payload)."""
+    wrappers = payload.get("payload", {})
+    if not isinstance(wrappers, dict):
+        raise WebhookMalformed("payload is not an object")
+    entities: dict[str, dict] = {}
+    for name in ("payment", "order", "refund"):
+        if name not in wrappers:
+            continue
+        wrapper = wrappers[name]
+        if not isinstance(wrapper, dict) or not isinstance(wrapper.get("entity"), dict):
+            raise WebhookMalformed(f"payload.{name}.entity is not an object")
+        entity = entities[name] = wrapper["entity"]
+        for field in ("id", "order_id", "payment_id"):
+            value = entity.get(field)
+            if value is not None and not (isinstance(value, str) and RAZORPAY_ID.fullmatch(value)):
+                raise WebhookMalformed(f"{name}.{field} is not a Razorpay id")
+        amount = entity.get("amount")
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool)):
+            raise WebhookMalformed(f"{name}.amount is not a whole number of paise")
+        for field in ("currency", "status", "error_reason", "error_description"):
+            if entity.get(field) is not None and not isinstance(entity[field], str):
+                raise WebhookMalformed(f"{name}.{field} is not text")
+    event_type = payload.get("event")
+    if event_type in HANDLED_PAYMENT_EVENTS and not (entities.get("payment") or {}).get("id"):
+        raise WebhookMalformed(f"{event_type} without a payment id")
+    if event_type in HANDLED_REFUND_EVENTS and not (entities.get("refund") or {}).get("id"):
+        raise WebhookMalformed(f"{event_type} without a refund id")
+    return entities
+
+
 def receive_webhook(*, event_id: str, payload: dict) -> tuple[WebhookEvent, bool]:
-    """Store a verified webhook once. Returns (event, created); duplicates only bump a counter."""
-    entities = payload.get("payload") or {}
-    payment_entity = (entities.get("payment") or {}).get("entity") or {}
-    order_entity = (entities.get("order") or {}).get("entity") or {}
+    """Store a verified webhook once. Returns (event, created); duplicates only bump a counter.
+
+    A malformed one is stored too, as failed (ops can read what came), and raises WebhookMalformed,
+    so the view answers 400 to it and to every redelivery instead of failing with a 500."""
+    problem = ""
+    try:
+        entities = _webhook_entities(payload)
+    except WebhookMalformed as error:
+        entities, problem = {}, error.message
+    payment_entity = entities.get("payment") or {}
+    order_entity = entities.get("order") or {}
+    fields = {
+        "event_id": event_id,
+        "event_type": str(payload.get("event", ""))[:40],
+        "order_id": str(payment_entity.get("order_id") or order_entity.get("id") or "")[:40],
+        "payment_id": str(payment_entity.get("id") or "")[:40],
+        "payload": payload,
+    }
+    if problem:
+        fields.update(outcome=WebhookEvent.Outcome.MALFORMED, detail=problem[:300], processed_at=timezone.now())
     try:
         with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                event_id=event_id,
-                event_type=str(payload.get("event", ""))[:40],
-                order_id=str(payment_entity.get("order_id") or order_entity.get("id") or "")[:40],
-                payment_id=str(payment_entity.get("id") or "")[:40],
-                payload=payload,
-            )
-            return event, True
+            event, created = WebhookEvent.objects.create(**fields), True
     except IntegrityError:
         WebhookEvent.objects.filter(event_id=event_id).update(deliveries=F("deliveries") + 1)
-        return WebhookEvent.objects.get(event_id=event_id), False
+        event, created = WebhookEvent.objects.get(event_id=event_id), False
+    if event.outcome == WebhookEvent.Outcome.MALFORMED:
+        raise WebhookMalformed(event.detail)
+    return event, created
 
 
 def process_webhook(*, webhook_id: int) -> str:
     """Act on a stored webhook. Safe to run twice: every step below is idempotent."""
     event = WebhookEvent.objects.get(pk=webhook_id)
-    if event.outcome in (WebhookEvent.Outcome.PROCESSED, WebhookEvent.Outcome.IGNORED):
+    if event.outcome in (
+        WebhookEvent.Outcome.PROCESSED,
+        WebhookEvent.Outcome.IGNORED,
+        WebhookEvent.Outcome.MALFORMED,
+    ):
         return event.outcome
-    entities = event.payload.get("payload") or {}
     outcome, detail = WebhookEvent.Outcome.PROCESSED, ""
     try:
+        entities = _webhook_entities(event.payload)
+        payment_entity = entities.get("payment")
         if event.event_type in ("payment.captured", "order.paid"):
             if not Payment.objects.filter(order_id=event.order_id).exists():
                 outcome, detail = WebhookEvent.Outcome.IGNORED, "unknown order"
             else:
-                detail = record_capture(order_id=event.order_id, payment_id=event.payment_id).outcome
+                detail = record_capture(
+                    order_id=event.order_id, payment_id=event.payment_id, reported=payment_entity
+                ).outcome
         elif event.event_type == "payment.authorized":
-            updated = Payment.objects.filter(order_id=event.order_id, status__in=OPEN_STATUSES).update(
-                status=Payment.Status.AUTHORIZED, payment_id=event.payment_id
-            )
-            detail = "recorded" if updated else "no change"
+            detail = record_authorization(order_id=event.order_id, payment_id=event.payment_id, reported=payment_entity)
         elif event.event_type == "payment.failed":
-            entity = (entities.get("payment") or {}).get("entity") or {}
+            entity = payment_entity or {}
             reason = entity.get("error_reason") or entity.get("error_description") or "failed"
             detail = (
                 "recorded"
@@ -238,16 +451,22 @@ def process_webhook(*, webhook_id: int) -> str:
                 else "no change"
             )
         elif event.event_type.startswith("refund."):
-            entity = (entities.get("refund") or {}).get("entity") or {}
+            entity = entities.get("refund") or {}
             detail = (
                 "updated"
-                if update_refund(refund_id=entity.get("id", ""), status=entity.get("status", ""))
+                if update_refund(refund_id=entity.get("id", ""), status=entity.get("status") or "")
                 else "no change"
             )
         else:
             outcome, detail = WebhookEvent.Outcome.IGNORED, "event type not handled"
-    except (gateway.GatewayUnavailable, BookingError, PaymentError) as error:
-        WebhookEvent.objects.filter(pk=event.pk).update(outcome=WebhookEvent.Outcome.FAILED, detail=str(error)[:300])
+    except WebhookMalformed as error:
+        outcome, detail = WebhookEvent.Outcome.MALFORMED, error.message
+    except Exception as error:
+        # Anything else (the gateway, the database) fails this attempt; the task retries, and the
+        # beat re-queues failed events for RECONCILE_GIVE_UP_HOURS, then leaves them to ops.
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            outcome=WebhookEvent.Outcome.FAILED, detail=(str(error) or type(error).__name__)[:300]
+        )
         raise
     WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome, detail=detail[:300], processed_at=timezone.now())
     return outcome
@@ -262,7 +481,15 @@ def reconcile_payment(*, payment_id: int) -> str:
     Payment.objects.filter(pk=payment.pk).update(last_checked_at=timezone.now())
     # A refund we asked for but Razorpay never accepted: ask again (same idempotency key).
     for refund in payment.refunds.filter(refund_id__isnull=True):
-        _refund_in_full(payment=payment, payment_id=refund.razorpay_payment_id, reason=refund.reason)
+        if refund.razorpay_payment_id == payment.payment_id:
+            _refund_in_full(payment=payment, payment_id=refund.razorpay_payment_id, reason=refund.reason)
+        else:  # a duplicate or mismatched payment: its refund never ends the order
+            _request_refund(
+                payment=payment,
+                payment_id=refund.razorpay_payment_id,
+                amount_paise=refund.amount_paise,
+                reason=refund.reason,
+            )
     remote_payments = gateway.order_payments(payment.order_id)
     settled = [p for p in remote_payments if p.get("status") in ("captured", "authorized", "refunded")]
     if settled:
@@ -317,4 +544,27 @@ def claim_confirmation_email(*, intent_id: UUID) -> Booking | None:
 
 
 def unclaim_confirmation_email(*, intent_id: UUID) -> None:
+    """A send failed: give the claim back so the retry (or ops' "send again") can take it."""
     Payment.objects.filter(intent_id=intent_id).update(confirmation_sent_at=None)
+
+
+def record_email_failure(*, intent_id: UUID, kind: str, error: str, gave_up: bool) -> None:
+    """Count a failed send for ops; `gave_up` when the retries are spent and a person must act."""
+    now = timezone.now()
+    fields = {"last_error": error[:300], "last_failed_at": now, "sent_at": None}
+    if gave_up:
+        fields["gave_up_at"] = now
+    if EmailFailure.objects.filter(intent_id=intent_id, kind=kind).update(attempts=F("attempts") + 1, **fields):
+        return
+    try:
+        with transaction.atomic():
+            EmailFailure.objects.create(intent_id=intent_id, kind=kind, attempts=1, **fields)
+    except IntegrityError:  # a concurrent failure of the same email created it first
+        EmailFailure.objects.filter(intent_id=intent_id, kind=kind).update(attempts=F("attempts") + 1, **fields)
+
+
+def record_email_sent(*, intent_id: UUID, kind: str) -> None:
+    """A send that failed before went out: ops see it resolved (a no-op when it never failed)."""
+    EmailFailure.objects.filter(intent_id=intent_id, kind=kind, sent_at__isnull=True).update(
+        sent_at=timezone.now(), gave_up_at=None
+    )

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -10,6 +11,7 @@ from django.template.loader import render_to_string
 from apps.booking import links
 from apps.booking.models import BookingIntent
 from apps.payments import gateway, selectors, services
+from apps.payments.models import EmailFailure
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +45,40 @@ def reconcile_payment(self, payment_id: int) -> str:
         raise self.retry(exc=error) from error
 
 
-@shared_task(bind=True, max_retries=10, retry_backoff=10, retry_backoff_max=600, ignore_result=True)
+# Buyer emails: any failure (an SMTP outage, a refused header, a template error) gives the claim
+# back and retries with exponential backoff and full jitter; when the retries are spent the failure
+# is recorded for ops (admin: Email failures, with a "send again" action), never dropped.
+EMAIL_MAX_RETRIES = 10
+EMAIL_RETRY_BACKOFF = 10  # seconds: the first retry within 10 s, then doubling ...
+EMAIL_RETRY_BACKOFF_MAX = 600  # ... up to 10 minutes: about 50 minutes of trying in all
+
+
+def _retry_email(task, *, intent_id: str, kind: str, error: Exception) -> None:
+    retries = task.request.retries
+    gave_up = retries >= task.max_retries
+    services.record_email_failure(
+        intent_id=intent_id, kind=kind, error=f"{type(error).__name__}: {error}", gave_up=gave_up
+    )
+    if gave_up:
+        logger.error("%s email for intent %s not sent after %d attempts: %s", kind, intent_id, retries + 1, error)
+        return
+    countdown = get_exponential_backoff_interval(EMAIL_RETRY_BACKOFF, retries, EMAIL_RETRY_BACKOFF_MAX, True)
+    logger.warning("%s email for intent %s failed (%s); retry in %d s", kind, intent_id, error, countdown)
+    raise task.retry(exc=error, countdown=countdown)
+
+
+@shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_booking_confirmation(self, intent_id: str) -> bool:
     booking = services.claim_confirmation_email(intent_id=intent_id)
     if booking is None:
         return False  # already sent (or no payment record)
-    context = {
-        "booking": booking,
-        "event": booking.event,
-        "seats": [b.seat for b in booking.booked_seats.all()],
-        "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
-    }
     try:
+        context = {
+            "booking": booking,
+            "event": booking.event,
+            "seats": [b.seat for b in booking.booked_seats.all()],
+            "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
+        }
         send_mail(
             subject=f"Your tickets for {booking.event.name} — {booking.reference}",
             message=render_to_string("emails/booking_confirmed.txt", context),
@@ -62,23 +86,27 @@ def send_booking_confirmation(self, intent_id: str) -> bool:
             recipient_list=[booking.buyer_email],
             html_message=render_to_string("emails/booking_confirmed.html", context),
         )
-    except OSError as error:
+    except Exception as error:
         services.unclaim_confirmation_email(intent_id=intent_id)
-        raise self.retry(exc=error) from error
+        _retry_email(self, intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION, error=error)
+        return False
+    services.record_email_sent(intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION)
     return True
 
 
-@shared_task(bind=True, max_retries=10, retry_backoff=10, retry_backoff_max=600, ignore_result=True)
+@shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_refund_notice(self, intent_id: str) -> bool:
     intent = BookingIntent.objects.select_related("event").get(pk=intent_id)
-    context = {"intent": intent, "event": intent.event}
     try:
+        context = {"intent": intent, "event": intent.event}
         send_mail(
             subject=f"Refund for your {intent.event.name} order",
             message=render_to_string("emails/refund_notice.txt", context),
             from_email=None,
             recipient_list=[intent.buyer_email],
         )
-    except OSError as error:
-        raise self.retry(exc=error) from error
+    except Exception as error:
+        _retry_email(self, intent_id=intent_id, kind=EmailFailure.Kind.REFUND_NOTICE, error=error)
+        return False
+    services.record_email_sent(intent_id=intent_id, kind=EmailFailure.Kind.REFUND_NOTICE)
     return True

@@ -18,7 +18,7 @@ from apps.booking import links
 from apps.booking.errors import BookingError
 from apps.booking.views import error_response, intent_or_404
 from apps.payments import gateway, services, tasks
-from apps.payments.errors import GatewayDown, SignatureInvalid
+from apps.payments.errors import GatewayDown, SignatureInvalid, WebhookMalformed
 from apps.payments.models import Payment
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,11 @@ def webhook(request):
         return HttpResponseBadRequest("malformed JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), str) or not event_id:
         return HttpResponseBadRequest("not a Razorpay event")
-    event, created = services.receive_webhook(event_id=event_id[:64], payload=payload)
+    try:
+        event, created = services.receive_webhook(event_id=event_id[:64], payload=payload)
+    except WebhookMalformed as error:
+        logger.warning("malformed webhook %s: %s", event_id[:64], error.message)
+        return HttpResponseBadRequest(error.message)
     if created:
         try:
             tasks.process_webhook_event.delay(event.pk)

@@ -4,8 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.payments.conftest import emulator, gateway_url  # noqa: F401 - shared fixtures
-
 SHOTS = Path(__file__).resolve().parent.parent.parent / "test-output" / "screenshots"
 
 

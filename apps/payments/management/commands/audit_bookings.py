@@ -19,6 +19,11 @@ class Command(BaseCommand):
             for name, count in counts.items():
                 style = self.style.SUCCESS if count == 0 else self.style.ERROR
                 self.stdout.write(style(f"{count:>6}  {name}"))
+            # Not a broken invariant (nothing was confirmed, and the money is counted above), but a
+            # sign of forged webhooks or callbacks: ops look at Payments > Capture mismatches.
+            mismatches = selectors.capture_mismatches_recorded()
+            if mismatches:
+                self.stdout.write(self.style.WARNING(f"{mismatches:>6}  capture mismatches recorded (see the admin)"))
         if any(counts.values()):
             self.stderr.write(self.style.ERROR("audit failed"))
             raise SystemExit(1)
