@@ -100,7 +100,13 @@ CACHES = {
         },
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions in Redis, so that logging out ends a session (a signed-cookie session
+# replayed after logout was still valid). `cache`, not `cached_db`: the waiting-room gate reads
+# the session on gated requests and must never reach the database for a buyer; with cached_db
+# any made-up session cookie (a cache miss) would cost a query. Only staff have sessions (buyers
+# carry none, and a request without a session cookie costs nothing); a Redis flush logs staff out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)  # staff sign in each working day
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
