@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "apps.booking",
     "apps.payments",
+    "axes",
     "razorpay_emulator",  # dev/test stand-in for Razorpay; its command refuses to run unless enabled
     "apps.waitingroom",
 ]
@@ -46,6 +47,7 @@ MIDDLEWARE = [
     "apps.waitingroom.middleware.WaitingRoomGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "booking_site.urls"
@@ -225,6 +227,24 @@ LOGGING = {
 
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Admin login throttle (django-axes) ------------------------------------------------
+# A (username, client IP) pair is locked out after AXES_FAILURE_LIMIT wrong passwords for
+# AXES_COOLOFF_MINUTES: per pair, so guessing from elsewhere cannot lock the real staff out.
+# The client IP is read the project's one way (WAITING_ROOM_CLIENT_IP_HEADER: behind nginx,
+# its X-Real-IP), so a client-sent X-Forwarded-For cannot rotate it. Attempts are kept in the
+# database (shown in the admin; `manage.py axes_reset` unlocks) and each lockout is logged.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "booking_site.login_throttle.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_SENSITIVE_PARAMETERS = ["username"]  # the log names the address (to block it), not the account
 
 # --- Razorpay -------------------------------------------------------------------
 # Production talks to Razorpay itself; development and tests point RAZORPAY_API_URL
