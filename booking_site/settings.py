@@ -1,13 +1,15 @@
 """Settings, all read from the environment (django-environ).
 
-Defaults suit a developer machine; production sets DATABASE_URL, REDIS_URL,
-SECRET_KEY, DEBUG=False and ALLOWED_HOSTS.
+Defaults suit production where security is concerned (HTTPS enforced, no development secret);
+production sets DATABASE_URL, REDIS_URL, SECRET_KEY, the Razorpay keys, ALLOWED_HOSTS and the
+mail settings. A local plain-HTTP run sets HTTPS=false and RAZORPAY_EMULATOR_ENABLED=true.
 """
 
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,7 +17,31 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me" if DEBUG else environ.Env.NOTSET)
+
+# --- Secrets ----------------------------------------------------------------------
+# Development secrets never follow from DEBUG. They fill in for missing ones only where the
+# project's Razorpay emulator stands in for Razorpay (make run, tests, load runs), and a start
+# with the emulator off (production) refuses them, so a copied .env cannot ship them.
+RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=False)
+DEVELOPMENT_SECRETS = {  # the first value of each is the local default
+    "SECRET_KEY": ("dev-insecure-secret-key-change-me", "test-secret-key-not-for-production"),
+    "RAZORPAY_KEY_ID": ("rzp_test_surgelocal",),
+    "RAZORPAY_KEY_SECRET": ("surge-local-key-secret",),
+    "RAZORPAY_WEBHOOK_SECRET": ("surge-local-webhook-secret",),
+}
+
+
+def _secret(name: str) -> str:
+    known = DEVELOPMENT_SECRETS[name]
+    value = env(name, default=known[0] if RAZORPAY_EMULATOR_ENABLED else environ.Env.NOTSET)
+    if not RAZORPAY_EMULATOR_ENABLED and value in known:
+        raise ImproperlyConfigured(
+            f"{name} is a development value, refused with RAZORPAY_EMULATOR_ENABLED off: set the real secret."
+        )
+    return value
+
+
+SECRET_KEY = _secret("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -225,8 +251,22 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# --- HTTPS ------------------------------------------------------------------------
+# Enforced whenever DEBUG is off. Production sits behind nginx, which terminates TLS and sets
+# X-Forwarded-Proto (overwriting any the client sent). Local runs over plain http://127.0.0.1
+# (make run, tests, benchmarks) turn it off explicitly with HTTPS=false.
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes may call gunicorn directly
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Razorpay Checkout opens bank and wallet pages in pop-ups that report back to their opener.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
 
 # --- Admin login throttle (django-axes) ------------------------------------------------
 # A (username, client IP) pair is locked out after AXES_FAILURE_LIMIT wrong passwords for
@@ -249,15 +289,11 @@ AXES_SENSITIVE_PARAMETERS = ["username"]  # the log names the address (to block 
 # --- Razorpay -------------------------------------------------------------------
 # Production talks to Razorpay itself; development and tests point RAZORPAY_API_URL
 # and RAZORPAY_CHECKOUT_JS at the project's emulator (never enabled in production).
-# Secrets come from the environment. Only where the emulator stands in for Razorpay
-# (development, tests, load runs) do local test values fill in for missing ones.
-RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=DEBUG)
-_LOCAL = RAZORPAY_EMULATOR_ENABLED
-RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="rzp_test_surgelocal" if _LOCAL else environ.Env.NOTSET)
-RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="surge-local-key-secret" if _LOCAL else environ.Env.NOTSET)
-RAZORPAY_WEBHOOK_SECRET = env(
-    "RAZORPAY_WEBHOOK_SECRET", default="surge-local-webhook-secret" if _LOCAL else environ.Env.NOTSET
-)
+# Secrets come from the environment (see "Secrets" at the top).
+# RAZORPAY_EMULATOR_ENABLED is read with the secrets, at the top.
+RAZORPAY_KEY_ID = _secret("RAZORPAY_KEY_ID")
+RAZORPAY_KEY_SECRET = _secret("RAZORPAY_KEY_SECRET")
+RAZORPAY_WEBHOOK_SECRET = _secret("RAZORPAY_WEBHOOK_SECRET")
 RAZORPAY_API_URL = env("RAZORPAY_API_URL", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS = env("RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js")
 RAZORPAY_EMULATOR_WEBHOOK_URL = env("RAZORPAY_EMULATOR_WEBHOOK_URL", default=f"{SITE_URL}/payments/razorpay/webhook/")
