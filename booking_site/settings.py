@@ -7,9 +7,11 @@ mail settings. A local plain-HTTP run sets HTTPS=false and RAZORPAY_EMULATOR_ENA
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,6 +75,7 @@ MIDDLEWARE = [
     "apps.waitingroom.middleware.WaitingRoomGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it turns a lockout into the 429 page
 ]
 
@@ -89,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -302,3 +306,37 @@ RAZORPAY_RETRY_DELAY = env.float("RAZORPAY_RETRY_DELAY", default=0.5)
 PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", default=5)
 RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=180)
 RECONCILE_GIVE_UP_HOURS = env.int("RECONCILE_GIVE_UP_HOURS", default=72)
+
+# --- Content-Security-Policy (Django's own middleware) ----------------------------------
+# Scripts and styles come from our static files only: nothing inline (a template that ever needs
+# an inline script marks it with {{ csp_nonce }}). Razorpay Checkout is allowed by its origins
+# (the hosts Razorpay lists for its Checkout); in development its stand-in, the emulator, on its
+# host at any port (tests start one on a free port).
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+if RAZORPAY_EMULATOR_ENABLED:
+    _emulator = urlsplit(RAZORPAY_API_URL)
+    _gateway = sorted({f"{_emulator.scheme}://{_emulator.hostname}:*", _origin(RAZORPAY_CHECKOUT_JS)})
+    _razorpay = {"script-src": _gateway, "frame-src": _gateway, "connect-src": _gateway, "img-src": []}
+else:
+    _razorpay = {
+        "script-src": sorted({_origin(RAZORPAY_CHECKOUT_JS), "https://cdn.razorpay.com"}),
+        "frame-src": ["https://api.razorpay.com", "https://checkout.razorpay.com"],
+        "connect-src": ["https://lumberjack.razorpay.com", "https://lumberjack-metrics.razorpay.com"],
+        "img-src": ["https://cdn.razorpay.com"],
+    }
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE, *_razorpay["script-src"]],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, *_razorpay["img-src"]],
+    "connect-src": [CSP.SELF, *_razorpay["connect-src"]],
+    "frame-src": _razorpay["frame-src"],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}

@@ -21,8 +21,8 @@
       $("wr-ahead").textContent = data.ahead;
       $("wr-eta").textContent = eta(data.eta_seconds);
       var pct = Math.round((data.progress || 0) * 100);
-      $("wr-bar").style.width = pct + "%";
-      $("wr-progress").setAttribute("aria-valuenow", pct);
+      $("wr-progress").value = pct;
+      $("wr-progress").textContent = pct + "%";
     }
     $("wr-prequeue").hidden = !data.prequeue;
     if (data.prequeue && $("wr-opens")) $("wr-opens").textContent = data.opens_in_seconds;

@@ -1,10 +1,11 @@
 """Production settings: HTTPS enforced whenever DEBUG is off, `check --deploy` clean, development
-secrets refused.
+secrets refused, and a Content-Security-Policy that lets Razorpay's Checkout in and nothing inline.
 
 The deploy checks start manage.py in a subprocess with a production environment built from
 scratch (no variable of this test run leaks in), the way a production start would read it."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from tests.factories import buyer, make_event
+from tests.waitingroom.conftest import open_room
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = "tickets.example.com"
@@ -98,3 +102,44 @@ def test_debug_does_not_switch_on_the_emulator_or_development_secrets():
     out = python("from django.conf import settings as s; print(s.RAZORPAY_EMULATOR_ENABLED)", production_env(DEBUG="true"))
     assert out.strip() == "False"
 
+
+def test_production_csp_allows_razorpay_checkout_and_nothing_inline():
+    policy = python(
+        "from django.conf import settings as s; from django.utils.csp import build_policy; "
+        "print(build_policy(s.SECURE_CSP, 'NONCE'))",
+        production_env(),
+    ).strip()
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
+    assert directives["default-src"] == ["'self'"]
+    assert "https://checkout.razorpay.com" in directives["script-src"]
+    assert {"https://api.razorpay.com", "https://checkout.razorpay.com"} <= set(directives["frame-src"])
+    assert directives["object-src"] == ["'none'"] and directives["base-uri"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy and "127.0.0.1" not in policy
+
+
+@pytest.mark.django_db
+def test_pages_carry_the_csp_and_no_inline_script_style_or_handler(client):
+    """Each page a buyer sees, as rendered: scripts only from files (JSON data blocks are not run),
+    no style attributes, no on* handlers. The policy on the response forbids them anyway."""
+    event = make_event()
+    pages = [client.get("/"), client.get(f"/events/{event.slug}/"), client.get(f"/events/{event.slug}/seats/")]
+    details = buyer(1)
+    form = {"name": details["buyer_name"], "email": details["buyer_email"], "phone": details["buyer_phone"]}
+    held = client.post(f"/events/{event.slug}/hold/", {"seat": ["A-1"], **form})
+    assert held.status_code == 303, held.content
+    pages.append(client.get(held["Location"]))  # the checkout page (its gateway is down here: it still renders)
+    pages.append(client.post(f"/events/{event.slug}/hold/", {"seat": ["A-1"], "name": "x"}))  # form with errors
+    room = make_event()
+    open_room(room, paused=True)
+    pages.append(client.get(f"/queue/{room.slug}/"))
+    for response in pages:
+        html = response.content.decode()
+        assert "<html" in html, response
+        policy = response["Content-Security-Policy"]
+        assert "'unsafe-inline'" not in policy
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, tag
+        assert not re.search(r"<[^>]+\sstyle=", html), re.search(r"<[^>]+\sstyle=[^>]*>", html)
+        assert not re.search(r"<[^>]+\son[a-z]+=", html)
+        assert "<style" not in html
