@@ -205,6 +205,7 @@ def bench_env(**extra: str) -> dict[str, str]:
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
         "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(32)),
         "DEBUG": "false",
+        "HTTPS": "false",  # load runs talk plain http://127.0.0.1
         "RAZORPAY_EMULATOR_ENABLED": "true",  # load runs pay through the emulator, with its local keys
         "PYTHONUNBUFFERED": "1",
     }

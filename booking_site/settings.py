@@ -1,13 +1,17 @@
 """Settings, all read from the environment (django-environ).
 
-Defaults suit a developer machine; production sets DATABASE_URL, REDIS_URL,
-SECRET_KEY, DEBUG=False and ALLOWED_HOSTS.
+Defaults suit production where security is concerned (HTTPS enforced, no development secret);
+production sets DATABASE_URL, REDIS_URL, SECRET_KEY, the Razorpay keys, ALLOWED_HOSTS and the
+mail settings. A local plain-HTTP run sets HTTPS=false and RAZORPAY_EMULATOR_ENABLED=true.
 """
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -15,7 +19,31 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me" if DEBUG else environ.Env.NOTSET)
+
+# --- Secrets ----------------------------------------------------------------------
+# Development secrets never follow from DEBUG. They fill in for missing ones only where the
+# project's Razorpay emulator stands in for Razorpay (make run, tests, load runs), and a start
+# with the emulator off (production) refuses them, so a copied .env cannot ship them.
+RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=False)
+DEVELOPMENT_SECRETS = {  # the first value of each is the local default
+    "SECRET_KEY": ("dev-insecure-secret-key-change-me", "test-secret-key-not-for-production"),
+    "RAZORPAY_KEY_ID": ("rzp_test_surgelocal",),
+    "RAZORPAY_KEY_SECRET": ("surge-local-key-secret",),
+    "RAZORPAY_WEBHOOK_SECRET": ("surge-local-webhook-secret",),
+}
+
+
+def _secret(name: str) -> str:
+    known = DEVELOPMENT_SECRETS[name]
+    value = env(name, default=known[0] if RAZORPAY_EMULATOR_ENABLED else environ.Env.NOTSET)
+    if not RAZORPAY_EMULATOR_ENABLED and value in known:
+        raise ImproperlyConfigured(
+            f"{name} is a development value, refused with RAZORPAY_EMULATOR_ENABLED off: set the real secret."
+        )
+    return value
+
+
+SECRET_KEY = _secret("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -30,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "apps.booking",
     "apps.payments",
+    "axes",
     "razorpay_emulator",  # dev/test stand-in for Razorpay; its command refuses to run unless enabled
     "apps.waitingroom",
 ]
@@ -47,6 +76,8 @@ MIDDLEWARE = [
     "apps.waitingroom.middleware.WaitingRoomGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a lockout into the 429 page
 ]
 
 ROOT_URLCONF = "booking_site.urls"
@@ -62,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -101,7 +133,13 @@ CACHES = {
         },
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+# Server-side sessions in Redis, so that logging out ends a session (a signed-cookie session
+# replayed after logout was still valid). `cache`, not `cached_db`: the waiting-room gate reads
+# the session on gated requests and must never reach the database for a buyer; with cached_db
+# any made-up session cookie (a cache miss) would cost a query. Only staff have sessions (buyers
+# carry none, and a request without a session cookie costs nothing); a Redis flush logs staff out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)  # staff sign in each working day
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -224,21 +262,49 @@ LOGGING = {
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG and SITE_URL.startswith("https"))
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# --- HTTPS ------------------------------------------------------------------------
+# Enforced whenever DEBUG is off. Production sits behind nginx, which terminates TLS and sets
+# X-Forwarded-Proto (overwriting any the client sent). Local runs over plain http://127.0.0.1
+# (make run, tests, benchmarks) turn it off explicitly with HTTPS=false.
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes may call gunicorn directly
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+# Razorpay Checkout opens bank and wallet pages in pop-ups that report back to their opener.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin-allow-popups"
+
+# --- Admin login throttle (django-axes) ------------------------------------------------
+# A (username, client IP) pair is locked out after AXES_FAILURE_LIMIT wrong passwords for
+# AXES_COOLOFF_MINUTES: per pair, so guessing from elsewhere cannot lock the real staff out.
+# The client IP is read the project's one way (WAITING_ROOM_CLIENT_IP_HEADER: behind nginx,
+# its X-Real-IP), so a client-sent X-Forwarded-For cannot rotate it. Attempts are kept in the
+# database (shown in the admin; `manage.py axes_reset` unlocks) and each lockout is logged.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "booking_site.login_throttle.client_address"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/lockout.html"
+AXES_SENSITIVE_PARAMETERS = ["username"]  # the log names the address (to block it), not the account
 
 # --- Razorpay -------------------------------------------------------------------
 # Production talks to Razorpay itself; development and tests point RAZORPAY_API_URL
 # and RAZORPAY_CHECKOUT_JS at the project's emulator (never enabled in production).
-# Secrets come from the environment. Only where the emulator stands in for Razorpay
-# (development, tests, load runs) do local test values fill in for missing ones.
-RAZORPAY_EMULATOR_ENABLED = env.bool("RAZORPAY_EMULATOR_ENABLED", default=DEBUG)
-_LOCAL = RAZORPAY_EMULATOR_ENABLED
-RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="rzp_test_surgelocal" if _LOCAL else environ.Env.NOTSET)
-RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="surge-local-key-secret" if _LOCAL else environ.Env.NOTSET)
-RAZORPAY_WEBHOOK_SECRET = env(
-    "RAZORPAY_WEBHOOK_SECRET", default="surge-local-webhook-secret" if _LOCAL else environ.Env.NOTSET
-)
+# Secrets come from the environment (see "Secrets" at the top).
+# RAZORPAY_EMULATOR_ENABLED is read with the secrets, at the top.
+RAZORPAY_KEY_ID = _secret("RAZORPAY_KEY_ID")
+RAZORPAY_KEY_SECRET = _secret("RAZORPAY_KEY_SECRET")
+RAZORPAY_WEBHOOK_SECRET = _secret("RAZORPAY_WEBHOOK_SECRET")
 RAZORPAY_API_URL = env("RAZORPAY_API_URL", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS = env("RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js")
 RAZORPAY_EMULATOR_WEBHOOK_URL = env("RAZORPAY_EMULATOR_WEBHOOK_URL", default=f"{SITE_URL}/payments/razorpay/webhook/")
@@ -247,3 +313,37 @@ RAZORPAY_RETRY_DELAY = env.float("RAZORPAY_RETRY_DELAY", default=0.5)
 PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", default=5)
 RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=180)
 RECONCILE_GIVE_UP_HOURS = env.int("RECONCILE_GIVE_UP_HOURS", default=72)
+
+# --- Content-Security-Policy (Django's own middleware) ----------------------------------
+# Scripts and styles come from our static files only: nothing inline (a template that ever needs
+# an inline script marks it with {{ csp_nonce }}). Razorpay Checkout is allowed by its origins
+# (the hosts Razorpay lists for its Checkout); in development its stand-in, the emulator, on its
+# host at any port (tests start one on a free port).
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+if RAZORPAY_EMULATOR_ENABLED:
+    _emulator = urlsplit(RAZORPAY_API_URL)
+    _gateway = sorted({f"{_emulator.scheme}://{_emulator.hostname}:*", _origin(RAZORPAY_CHECKOUT_JS)})
+    _razorpay = {"script-src": _gateway, "frame-src": _gateway, "connect-src": _gateway, "img-src": []}
+else:
+    _razorpay = {
+        "script-src": sorted({_origin(RAZORPAY_CHECKOUT_JS), "https://cdn.razorpay.com"}),
+        "frame-src": ["https://api.razorpay.com", "https://checkout.razorpay.com"],
+        "connect-src": ["https://lumberjack.razorpay.com", "https://lumberjack-metrics.razorpay.com"],
+        "img-src": ["https://cdn.razorpay.com"],
+    }
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE, *_razorpay["script-src"]],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, *_razorpay["img-src"]],
+    "connect-src": [CSP.SELF, *_razorpay["connect-src"]],
+    "frame-src": _razorpay["frame-src"],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}

@@ -8,7 +8,7 @@ Running it
 ----------
     RAZORPAY_EMULATOR_ENABLED=true python manage.py razorpay_emulator --port 9000 [--host 127.0.0.1]
 
-The command refuses to start unless `settings.RAZORPAY_EMULATOR_ENABLED` is true (it defaults to DEBUG),
+The command refuses to start unless `settings.RAZORPAY_EMULATOR_ENABLED` is true (off unless set),
 so production settings can never serve it. It reads RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET,
 RAZORPAY_WEBHOOK_SECRET, RAZORPAY_EMULATOR_WEBHOOK_URL and REDIS_URL from settings. Point the app at it:
 

@@ -7,6 +7,7 @@ mkdir -p var
 PY=.venv/bin/python
 export PORT="${PORT:-8000}"
 export SITE_URL="${SITE_URL:-http://127.0.0.1:$PORT}"
+export HTTPS="${HTTPS:-false}"  # plain http://127.0.0.1: no HTTPS redirect, HSTS or secure-only cookies
 
 # Secrets come from the environment; for a local run we make one up once and keep it in var/.
 [ -f var/secret_key ] || $PY -c 'import secrets; print(secrets.token_urlsafe(50))' > var/secret_key

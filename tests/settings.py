@@ -9,6 +9,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("HTTPS", "false")  # tests run over plain http://127.0.0.1 (see settings.HTTPS)
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge")
 os.environ.setdefault("DB_POOL_MAX", "80")

@@ -96,7 +96,7 @@ def _render_seat_map(request, event, *, form=None, error=None, status=200):
         "seat_grid": _seat_grid_html(event),
         "form": form,
         "error": error,
-        "chosen": set(form.seat_labels) if form is not None else set(),
+        "chosen": sorted(set(form.seat_labels)) if form is not None else [],  # JSON for seats.js
         "on_sale": event.is_on_sale(),
     }
     return render(request, "booking/seat_map.html", context, status=status)

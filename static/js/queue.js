@@ -31,8 +31,8 @@
       text("wr-ahead", data.ahead);
       text("wr-eta", eta(data.eta_seconds));
       var pct = Math.round((data.progress || 0) * 100);
-      $("wr-bar").style.width = pct + "%";
-      $("wr-progress").setAttribute("aria-valuenow", pct);
+      $("wr-progress").value = pct;
+      $("wr-progress").textContent = pct + "%";
     }
     $("wr-prequeue").hidden = !data.prequeue;
     if (data.prequeue) text("wr-opens", data.opens_in_seconds);

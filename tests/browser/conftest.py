@@ -12,8 +12,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15000)
+    blocked = []  # the Content-Security-Policy is on: whatever it blocks fails the test
+    page.on("console", lambda m: "Content Security Policy" in m.text and blocked.append(m.text))
     yield page
     context.close()
+    assert not blocked, blocked
 
 
 def shot(page, name: str) -> Path:
