@@ -4,7 +4,7 @@ import ipaddress
 
 from django.http import HttpRequest
 
-from apps.waitingroom.middleware import client_ip
+from booking_site.middleware import client_ip
 
 
 def client_address(request: HttpRequest) -> str | None:

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before the shortcuts, so the pre-built pages they answer carry the policy too.
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "apps.waitingroom.middleware.LobbyShortcut",
     "apps.booking.middleware.PublicPageShortcut",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,7 +78,6 @@ MIDDLEWARE = [
     "apps.waitingroom.middleware.WaitingRoomGate",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it turns a lockout into the 429 page
 ]
 
