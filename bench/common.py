@@ -171,8 +171,10 @@ class Crowd:
     """Many people, each group behind its own source address (a household, a phone): one
     connection pool per address, opened when first used."""
 
-    def __init__(self, base_url: str, *, per_address: int, connections: int = 4, timeout: float = 30):
-        self.base_url, self.per_address, self.connections, self.timeout = base_url, per_address, connections, timeout
+    def __init__(self, base_url: str, *, per_address: int, connections: int | None = None, timeout: float = 30):
+        # Each person has a browser of their own: a few connections each, never waiting on a neighbour's.
+        self.base_url, self.per_address, self.timeout = base_url, per_address, timeout
+        self.connections = connections or 2 * per_address
         self.clients: dict[str, Http] = {}
 
     async def http(self, person: int) -> Http:

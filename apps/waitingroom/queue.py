@@ -197,7 +197,7 @@ end
 # lock, so the line moves even with beat down), then heartbeat and read everything the page
 # shows, in one round trip. ARGV: visitor, now, max_scan, allow_new ('1': join first if needed,
 # within the join limits), the limits (per-IP per minute and burst, per-visitor per minute and
-# burst) and the client's address. KEYS: event_keys, then the two join buckets and `who`.
+# burst) and the client's address. KEYS: event_keys, seed, then the two join buckets and `who`.
 # Returns {'limited', wait ms} when the join limits refuse a newcomer, else
 # Returns {where, position, ahead_at_join, line size, early size, admitted last minute,
 #          inside count, cfg fields (STATUS_CFG), state fields (STATUS_STATE)}. where is
@@ -212,12 +212,12 @@ local vid, now = ARGV[1], tonumber(ARGV[2])
 -- Heartbeat (and, for a newcomer, a place first, so that this very poll may let them in).
 local j = join_line(vid, now, false)
 if j[1] == 'absent' and ARGV[4] == '1' then
-  -- Joining costs a token from the per-IP and per-visitor buckets (KEYS 11, 12), all in this
-  -- one round trip; the address a place was given to is kept for the audit (KEYS 13).
-  local wait = take_tokens({KEYS[11], KEYS[12]}, now, {ARGV[5], ARGV[6], ARGV[7], ARGV[8]})
+  -- Joining costs a token from the per-IP and per-visitor buckets (KEYS 12, 13), all in this
+  -- one round trip; the address a place was given to is kept for the audit (KEYS 14).
+  local wait = take_tokens({KEYS[12], KEYS[13]}, now, {ARGV[5], ARGV[6], ARGV[7], ARGV[8]})
   if wait > 0 then return cjson.encode({'limited', wait}) end
   j = join_line(vid, now, true)
-  if j[1] == 'line' or j[1] == 'early' then redis.call('HSET', KEYS[13], vid, ARGV[9]) end
+  if j[1] == 'line' or j[1] == 'early' then redis.call('HSET', KEYS[14], vid, ARGV[9]) end
 end
 local where, position, first = j[1], j[2], j[3]
 if where == 'line' or where == 'early' or where == 'inside' then
@@ -239,8 +239,13 @@ local st = redis.call('HMGET', KEYS[2], 'inv', 'shuffled')
 -- The visitor's line score (its arrival order) and admission time, for the public order audit.
 local arrival = redis.call('ZSCORE', KEYS[3], vid) or redis.call('ZSCORE', KEYS[4], vid) or '0'
 local admitted_at = redis.call('ZSCORE', KEYS[8], vid) or '0'
+-- The pre-queue's seed is public once the opening's shuffle is done (KEYS 11).
+local seed = ''
+if st[2] == '1' and now >= tonumber(cfg[3] or '0') and redis.call('ZCARD', KEYS[4]) == 0 then
+  seed = redis.call('GET', KEYS[11]) or ''
+end
 return cjson.encode({where, position, first, redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]),
-  redis.call('ZCOUNT', KEYS[8], now - 60000, '+inf'), redis.call('ZCARD', KEYS[7]), cfg, st, arrival, admitted_at})
+  redis.call('ZCOUNT', KEYS[8], now - 60000, '+inf'), redis.call('ZCARD', KEYS[7]), cfg, st, arrival, admitted_at, seed})
 """
 )
 
@@ -368,6 +373,7 @@ class RawStatus:
     arrival: int = 0  # line score: shuffled early arrivals 1..n, then LATE_OFFSET + arrival sequence
     admitted_at: int = 0  # epoch ms of admission (kept for a minute)
     retry_after_ms: int = 0  # where == 'limited': when joining may be tried again
+    seed: str = ""  # the pre-queue seed, once it is public (after the opening's shuffle)
 
 
 STATUS_CFG = ("mode", "rate", "opens_ms", "closed", "paused", "seed_hash", "grace_s")
@@ -401,7 +407,7 @@ def status(
 ) -> RawStatus:
     """One round trip: heartbeat, admit (single flight), and with `join` a place for a
     newcomer (within the join limits: where == 'limited' and retry_after_ms say when not)."""
-    keys = event_keys(event_id)
+    keys = [*event_keys(event_id), key(event_id, "seed")]
     args: list = [visitor, now_ms, max_scan, "0"]
     if join is not None:
         keys += [
@@ -420,6 +426,7 @@ def status(
         _fields(STATUS_STATE, r[8]),
         arrival=int(float(r[9])),
         admitted_at=int(float(r[10])),
+        seed=r[11],
     )
 
 

@@ -189,8 +189,8 @@ def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, 
         "ticket": prequeue.ticket(visitor_id),
         "arrival": raw.arrival or None,
     }
-    if not before_opening and raw.early == 0 and raw.state.get("shuffled") == "1":
-        common["seed"] = _s(conn.get(queue.key(event_id, "seed")) or b"")
+    if raw.seed:
+        common["seed"] = raw.seed
 
     def status(state: str, poll_ms: float, **extra) -> Status:
         fields = {"position": None, "ahead": None, "eta_seconds": None, "progress": 0.0, **common, **extra}
