@@ -597,7 +597,12 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
 
 def _play_slice(args, base: str, emulator: str, slug: str, indices: list[int], offsets: list[float], started: float):
     """One load-generator process: its share of the buyers, each arriving at its offset after
-    `started` (a perf_counter instant, the same clock in every process)."""
+    `started` (a perf_counter instant, the same clock in every process).
+
+    It runs at the lobby's CPU priority (LOBBY_NICE): the load generator stands for the internet,
+    so it must not take the processor from the server it measures, and arrivals (the lobby) may
+    not outrank buyers inside (the booking lane) here any more than they do in production."""
+    os.nice(args.client_nice)
     return asyncio.run(_play(args, base, emulator, slug, indices, offsets, started))
 
 
@@ -877,6 +882,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="threads per booking-lane process")
     parser.add_argument("--lobby-workers", type=int, default=2, help="gunicorn processes of the lobby lane")
     parser.add_argument("--client-processes", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--client-nice", type=int, default=5, help="the load generator's nice (the lobby's)")
     parser.add_argument(
         "--buyers-per-address", type=int, default=16, help="buyers behind one source address (a carrier NAT)"
     )
@@ -946,6 +952,7 @@ def main() -> int:
         baseline = asyncio.run(trivial_baseline(base, 3000, 32))
         arrival_page, arrival_poll = asyncio.run(arrival_path_phase(base, lobby_slug, 3000, 32))
         capacity = asyncio.run(capacity_phase(base, capacity_slug, min(args.buyers, 1000), 32))
+        httpx.get(f"{base}/events/{slug}/", timeout=10)  # the page has been public before the drop opens
         run = Run(base=base, emulator=emulator, slug=slug, args=args)
         buyers, samples, flow_seconds = asyncio.run(drop(run, env, event_id))
         audit, audit_ok = run_audit(env, run, event_id)
