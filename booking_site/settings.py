@@ -185,6 +185,11 @@ BOOKING_CHECKOUT_URL_NAME = "payments:checkout"  # where a hold sends the buyer
 # arrival's place comes from the event page's first status call.
 BOOKING_EVENT_LOBBY_TEMPLATE = "waitingroom/lobby_panel.html"
 MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
+# Against hoarding (OWASP OAT-021): seats held at once from one address (IPv4, IPv6 /64) are capped
+# at this many times the event's per-buyer limit, unless the event sets its own cap (admin). Carrier
+# NAT puts many real buyers behind one address, hence a multiple. Each browser is capped at the
+# per-buyer limit. There is no switch that turns the caps off.
+HELD_SEATS_PER_IP_FACTOR = env.int("HELD_SEATS_PER_IP_FACTOR", default=4)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
 
 # --- Waiting room -------------------------------------------------------------
