@@ -209,9 +209,11 @@ WAITING_ROOM_RETRY_AFTER = env.int("WAITING_ROOM_RETRY_AFTER", default=5)
 # behind nginx; "" is a unix socket); plain gunicorn without nginx keeps REMOTE_ADDR.
 WAITING_ROOM_CLIENT_IP_HEADER = env("WAITING_ROOM_CLIENT_IP_HEADER", default="REMOTE_ADDR")
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1", ""])
-# Token buckets: (tokens per minute, burst), per event. Per IP is generous: mobile carriers NAT many buyers.
+# Token buckets: (tokens per minute, burst), per event. Joining the line per IP: a household or an
+# office joins at once (burst 10), a carrier NAT's crowd at 30 a minute more (the page retries after
+# Retry-After); one machine cannot stand in line as hundreds of made-up visitors.
 WAITING_ROOM_RATE_LIMITS = {
-    "join_per_ip": (env.int("WR_JOIN_PER_IP_PER_MINUTE", default=300), env.int("WR_JOIN_PER_IP_BURST", default=100)),
+    "join_per_ip": (env.int("WR_JOIN_PER_IP_PER_MINUTE", default=30), env.int("WR_JOIN_PER_IP_BURST", default=10)),
     "join_per_visitor": (
         env.int("WR_JOIN_PER_VISITOR_PER_MINUTE", default=6),
         env.int("WR_JOIN_PER_VISITOR_BURST", default=3),
