@@ -185,6 +185,11 @@ BOOKING_CHECKOUT_URL_NAME = "payments:checkout"  # where a hold sends the buyer
 # arrival's place comes from the event page's first status call.
 BOOKING_EVENT_LOBBY_TEMPLATE = "waitingroom/lobby_panel.html"
 MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
+# Against hoarding (OWASP OAT-021): seats held at once from one address (IPv4, IPv6 /64) are capped
+# at this many times the event's per-buyer limit, unless the event sets its own cap (admin). Carrier
+# NAT puts many real buyers behind one address, hence a multiple. Each browser is capped at the
+# per-buyer limit. There is no switch that turns the caps off.
+HELD_SEATS_PER_IP_FACTOR = env.int("HELD_SEATS_PER_IP_FACTOR", default=4)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
 
 # --- Waiting room -------------------------------------------------------------
@@ -204,9 +209,11 @@ WAITING_ROOM_RETRY_AFTER = env.int("WAITING_ROOM_RETRY_AFTER", default=5)
 # behind nginx; "" is a unix socket); plain gunicorn without nginx keeps REMOTE_ADDR.
 WAITING_ROOM_CLIENT_IP_HEADER = env("WAITING_ROOM_CLIENT_IP_HEADER", default="REMOTE_ADDR")
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=["127.0.0.1", "::1", ""])
-# Token buckets: (tokens per minute, burst), per event. Per IP is generous: mobile carriers NAT many buyers.
+# Token buckets: (tokens per minute, burst), per event. Joining the line per IP: a household or an
+# office joins at once (burst 10), a carrier NAT's crowd at 30 a minute more (the page retries after
+# Retry-After); one machine cannot stand in line as hundreds of made-up visitors.
 WAITING_ROOM_RATE_LIMITS = {
-    "join_per_ip": (env.int("WR_JOIN_PER_IP_PER_MINUTE", default=300), env.int("WR_JOIN_PER_IP_BURST", default=100)),
+    "join_per_ip": (env.int("WR_JOIN_PER_IP_PER_MINUTE", default=30), env.int("WR_JOIN_PER_IP_BURST", default=10)),
     "join_per_visitor": (
         env.int("WR_JOIN_PER_VISITOR_PER_MINUTE", default=6),
         env.int("WR_JOIN_PER_VISITOR_BURST", default=3),

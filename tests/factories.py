@@ -3,9 +3,11 @@
 import itertools
 from datetime import timedelta
 
+from django.test import Client
 from django.utils import timezone
 
 from apps.booking import services
+from apps.waitingroom import tokens
 
 _counter = itertools.count(1)
 
@@ -25,3 +27,11 @@ def make_event(*, rows: int = 4, seats_per_row: int = 10, price: int = 150000, *
 
 def buyer(n: int = 1) -> dict:
     return {"buyer_name": f"Buyer {n}", "buyer_email": f"buyer{n}@example.com", "buyer_phone": "+919876543210"}
+
+
+def browser(owner: str, **defaults) -> Client:
+    """A browser whose signed visitor cookie (as the gate mints it) names `owner`: it owns the holds
+    made with `hold_seats(owner=owner)`, and only it reaches their checkout URLs."""
+    client = Client(**defaults)
+    client.cookies[tokens.VISITOR_COOKIE] = tokens.visitor_cookie_value(owner)
+    return client

@@ -63,7 +63,16 @@ class SectionInline(admin.TabularInline):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "venue", "starts_at", "sale_opens_at", "status", "max_seats_per_buyer"]
+    list_display = [
+        "name",
+        "slug",
+        "venue",
+        "starts_at",
+        "sale_opens_at",
+        "status",
+        "max_seats_per_buyer",
+        "max_held_seats_per_ip",
+    ]
     list_filter = ["status"]
     search_fields = ["name", "slug", "venue"]
     prepopulated_fields = {"slug": ["name"]}
@@ -117,9 +126,20 @@ class IntentSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(BookingIntent)
 class BookingIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "event", "buyer_email", "buyer_phone", "amount_paise", "status", "expires_at", "created_at"]
+    list_display = [
+        "id",
+        "event",
+        "buyer_email",
+        "buyer_phone",
+        "amount_paise",
+        "status",
+        "expires_at",
+        "client_ip",
+        "created_at",
+    ]
     list_filter = ["status", "event"]
-    search_fields = ["buyer_email", "buyer_phone", "buyer_name", "id", "booking__reference"]
+    # Staff look at holds here, never through the buyer's URLs (those answer only the owner).
+    search_fields = ["buyer_email", "buyer_phone", "buyer_name", "id", "booking__reference", "client_ip", "session_ref"]
     list_select_related = ["event"]
     readonly_fields = [f.name for f in BookingIntent._meta.fields]
     inlines = [IntentSeatInline]

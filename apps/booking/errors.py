@@ -49,6 +49,26 @@ class LimitExceeded(BookingError):
         super().__init__(f"You can hold or buy at most {limit} seats for this event; you already have {already}.")
 
 
+class HoldCapReached(LimitExceeded):
+    """Too many seats held at once by one browser or from one network address: the cap against
+    hoarding (OWASP OAT-021, denial of inventory). It lifts as those holds end or are paid."""
+
+    code = "too_many_held"
+
+    def __init__(self, limit: int, already: int, *, per: str):
+        self.limit, self.already, self.per = limit, already, per
+        if per == "visitor":
+            message = (
+                f"You can hold at most {limit} seats for this event at a time; this browser already holds {already}."
+            )
+        else:
+            message = (
+                f"Too many seats for this event are held from your network right now (at most {limit} at a time). "
+                "Please try again when one of those holds ends."
+            )
+        BookingError.__init__(self, message)
+
+
 class HoldExpired(BookingError):
     status = 410
     code = "expired"

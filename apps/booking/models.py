@@ -10,7 +10,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: none belongs in
@@ -42,6 +42,15 @@ class Event(models.Model):
     sale_opens_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     max_seats_per_buyer = models.PositiveSmallIntegerField(default=6)
+    max_held_seats_per_ip = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Most seats held at once from one network address (an IPv4 address, an IPv6 /64). "
+            "Blank: HELD_SEATS_PER_IP_FACTOR (4 unless ops set it) times the per-buyer limit. "
+            "Raise it for an audience behind one address (a campus, an office)."
+        ),
+    )
     hold_minutes = models.PositiveSmallIntegerField(default=8)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -53,6 +62,13 @@ class Event(models.Model):
             ),
             models.CheckConstraint(name="event_max_seats_positive", condition=Q(max_seats_per_buyer__gte=1)),
             models.CheckConstraint(name="event_hold_minutes_positive", condition=Q(hold_minutes__gte=1)),
+            # Below the per-buyer limit, one buyer alone could not hold what the event allows.
+            models.CheckConstraint(
+                name="event_ip_cap_at_least_one_buyer",
+                condition=Q(max_held_seats_per_ip__isnull=True)
+                | Q(max_held_seats_per_ip__gte=F("max_seats_per_buyer")),
+                violation_error_message="The per-address cap cannot be below the per-buyer limit.",
+            ),
             # Emails put the name in their subject: the last guard behind the validator.
             models.CheckConstraint(
                 name="event_name_single_line",
@@ -158,8 +174,15 @@ class BookingIntent(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.HELD)
     expires_at = models.DateTimeField()
     extended_at = models.DateTimeField(null=True, blank=True, help_text="When the hold was extended for payment.")
+    # The owner: the server-signed visitor id of the browser that made the hold. Only that browser
+    # reaches the hold's buyer URLs (selectors.intent_for_owner); "" for holds made by ops or scripts.
     session_ref = models.CharField(
-        max_length=64, blank=True, help_text="Opaque id of the buyer's browser session (the waiting room's visitor)."
+        max_length=64,
+        blank=True,
+        help_text="Owner: the visitor id (server-minted, signed cookie) of the browser that made the hold.",
+    )
+    client_ip = models.GenericIPAddressField(
+        null=True, blank=True, help_text="The address the hold came from (per-address cap against hoarding)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -176,6 +199,9 @@ class BookingIntent(models.Model):
         indexes = [
             models.Index(fields=["status", "expires_at"], name="intent_status_expiry_idx"),
             models.Index(fields=["event", "buyer_email", "status"], name="intent_buyer_idx"),
+            # The caps count live holds by owner and by address, on every hold.
+            models.Index(fields=["event", "session_ref"], condition=Q(status="HELD"), name="intent_held_owner_idx"),
+            models.Index(fields=["event", "client_ip"], condition=Q(status="HELD"), name="intent_held_ip_idx"),
         ]
 
     def __str__(self) -> str:

@@ -96,13 +96,22 @@ def inventory_counts(event_id: int, now: datetime | None = None) -> InventoryCou
     return InventoryCounts(**counts)
 
 
-def intent_for_checkout(intent_id: UUID) -> BookingIntent | None:
-    return (
-        BookingIntent.objects.filter(pk=intent_id)
-        .select_related("event")
-        .prefetch_related("intent_seats__seat__section")
-        .first()
-    )
+def _owned(intent_id: UUID, owner: str):
+    """The one owner check of every buyer URL scoped to a hold (checkout, pay start and verify,
+    release, the way to the ticket): the hold, only for the browser that made it. Knowing the id,
+    the email or being staff is not enough; ops see holds in the admin. No owner owns nothing."""
+    if not owner:
+        return BookingIntent.objects.none()
+    return BookingIntent.objects.filter(pk=intent_id, session_ref=owner)
+
+
+def intent_for_owner(intent_id: UUID, owner: str) -> BookingIntent | None:
+    return _owned(intent_id, owner).select_related("event").first()
+
+
+def intent_for_checkout(intent_id: UUID, owner: str) -> BookingIntent | None:
+    """The owner's hold with what the checkout page shows (seats and their sections)."""
+    return _owned(intent_id, owner).select_related("event").prefetch_related("intent_seats__seat__section").first()
 
 
 def booking_by_reference(reference: str) -> Booking | None:

@@ -6,10 +6,11 @@ expired hold counts as free in every predicate, so correctness never waits for
 the beat job. Other apps learn about ended intents through `signals.intent_ended`.
 """
 
+import ipaddress
 import logging
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from django.utils.text import slugify
 
 from apps.booking import inventory
 from apps.booking.errors import (
+    HoldCapReached,
     HoldExpired,
     IntentNotFound,
     InvalidRequest,
@@ -37,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the gate
 REFERENCE_LENGTH = 8
+IPV6_NETWORK_PREFIX = 64  # one subscriber's IPv6 network: its addresses share the per-address cap
 
 
 # A seat can be taken when it is available or its hold has run out.
@@ -73,6 +76,7 @@ def create_event(
     sale_opens_at: datetime | None = None,
     status: str = Event.Status.ON_SALE,
     max_seats_per_buyer: int | None = None,
+    max_held_seats_per_ip: int | None = None,
     hold_minutes: int | None = None,
 ) -> Event:
     """Raises InvalidRequest when a field is refused (a name with a line break would break every
@@ -86,6 +90,7 @@ def create_event(
         sale_opens_at=sale_opens_at or timezone.now(),
         status=status,
         max_seats_per_buyer=max_seats_per_buyer or settings.MAX_SEATS_PER_BUYER,
+        max_held_seats_per_ip=max_held_seats_per_ip,
         hold_minutes=hold_minutes or settings.HOLD_MINUTES,
     )
     try:
@@ -130,41 +135,92 @@ def generate_seat_grid(*, event: Event, seats_per_row: int, tiers: list[tuple[st
 # --- Holding ------------------------------------------------------------------------
 
 
-def _lock_buyer(event_id: int, email: str) -> None:
-    """Serialise one buyer's holds on one event (only that buyer waits), so the per-buyer
-    limit and the double-submit check see each other's results. Released at commit."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"buyer:{event_id}:{email}"])
-    # SQLite (the newcomer fallback) runs IMMEDIATE transactions: writers are serial already.
+def held_seats_cap_per_ip(event: Event) -> int:
+    """The most seats held at once from one address: the event's own cap, else a multiple of its
+    per-buyer limit (carrier NAT puts many real buyers behind one address, so it is generous)."""
+    return event.max_held_seats_per_ip or settings.HELD_SEATS_PER_IP_FACTOR * event.max_seats_per_buyer
 
 
-_HOLDINGS_SQL = f"""
-    SELECT i.id, s.seat_id FROM {BookingIntent._meta.db_table} i
-      JOIN {IntentSeat._meta.db_table} s ON s.intent_id = i.id
-     WHERE i.event_id = %s AND i.buyer_email = %s AND i.status = %s AND i.expires_at > %s
-    UNION ALL
-    SELECT NULL, b.seat_id FROM {Booking._meta.db_table} k
-      JOIN {BookedSeat._meta.db_table} b ON b.booking_id = k.id
-     WHERE k.event_id = %s AND k.buyer_email = %s
-"""  # noqa: S608 - table names are ours; values are parameters
+def _address(client_ip: str | None) -> tuple[str | None, str | None]:
+    """(the address to store, the network it counts against): an IPv4 address counts alone, an IPv6
+    address with its /64 (one subscriber's network, where rotating addresses costs nothing).
+    (None, None) when there is no usable address (a script, ops): no per-address cap then."""
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError:
+        return None, None
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    elif address.version == 6 and address.scope_id:
+        address = ipaddress.IPv6Address(str(address).partition("%")[0])
+    prefix = IPV6_NETWORK_PREFIX if address.version == 6 else 32
+    return str(address), str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def _buyer_holdings(event_id: int, email: str, now: datetime) -> tuple[dict[UUID, set[int]], int]:
-    """The buyer's live holds (intent -> seat ids) and how many seats they already bought.
-
-    One round trip of plain SQL: it runs on every hold, under the buyer's lock."""
+def _lock_holder(*, event_id: int, email: str, owner: str, network: str | None) -> None:
+    """Serialise the holds of one buyer (email), one browser (owner) and one address on one event, so
+    the limits and the double-submit check see each other's results. Only those holds wait. The
+    locks are taken in the order of their keys, in one statement, so two holds never deadlock
+    (PostgreSQL evaluates the volatile lock calls after the sort). Released at commit."""
+    if connection.vendor != "postgresql":
+        return  # SQLite (the newcomer fallback) runs IMMEDIATE transactions: writers are serial already.
+    keys = [f"buyer:{event_id}:{email}"]
+    if owner:
+        keys.append(f"owner:{event_id}:{owner}")
+    if network:
+        keys.append(f"net:{event_id}:{network}")
     with connection.cursor() as cursor:
-        cursor.execute(_HOLDINGS_SQL, [event_id, email, BookingIntent.Status.HELD, now, event_id, email])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM "
+            "(SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest(%s::text[]) AS x) AS keys ORDER BY k",
+            [keys],
+        )
+
+
+@dataclass
+class Holdings:
+    """What one buyer, browser and address already have on an event (live holds only, and seats bought)."""
+
+    owner_intents: dict[UUID, set[int]] = field(default_factory=dict)  # the browser's live holds
+    email_seats: int = 0  # held or bought under the buyer's email
+    owner_seats: int = 0  # held by the browser
+    network_seats: int = 0  # held from the address
+
+
+def _holdings_sql(vendor: str) -> str:
+    """One round trip: live holds matching the email, the owner or the network, and seats bought
+    under the email. SQLite has no network type: there an address counts alone."""
+    in_network = "i.client_ip <<= %s::inet" if vendor == "postgresql" else "i.client_ip = %s"
+    intents, links = BookingIntent._meta.db_table, IntentSeat._meta.db_table
+    bookings, booked = Booking._meta.db_table, BookedSeat._meta.db_table
+    return f"""
+        SELECT i.id, s.seat_id, i.buyer_email = %s, COALESCE(i.session_ref = %s, FALSE),
+               COALESCE({in_network}, FALSE)
+          FROM {intents} i JOIN {links} s ON s.intent_id = i.id
+         WHERE i.event_id = %s AND i.status = %s AND i.expires_at > %s
+           AND (i.buyer_email = %s OR i.session_ref = %s OR {in_network})
+        UNION ALL
+        SELECT NULL, b.seat_id, TRUE, FALSE, FALSE FROM {bookings} k JOIN {booked} b ON b.booking_id = k.id
+         WHERE k.event_id = %s AND k.buyer_email = %s
+    """  # noqa: S608 - table names are ours; values are parameters
+
+
+def _holdings(*, event_id: int, email: str, owner: str, network: str | None, now: datetime) -> Holdings:
+    """Run under `_lock_holder`, on every hold: plain SQL, one round trip."""
+    owner_or_none = owner or None  # "" owns nothing: ops' holds never match each other
+    params = [email, owner_or_none, network, event_id, BookingIntent.Status.HELD, now, email, owner_or_none]
+    params += [network, event_id, email]
+    with connection.cursor() as cursor:
+        cursor.execute(_holdings_sql(connection.vendor), params)
         rows = cursor.fetchall()
-    live: dict[UUID, set[int]] = {}
-    bought = 0
-    for intent_id, seat_id in rows:
-        if intent_id is None:
-            bought += 1
-        else:
-            live.setdefault(UUID(str(intent_id)), set()).add(seat_id)
-    return live, bought
+    held = Holdings()
+    for intent_id, seat_id, by_email, by_owner, by_network in rows:
+        held.email_seats += bool(by_email)
+        held.network_seats += bool(by_network)
+        if by_owner:
+            held.owner_seats += 1
+            held.owner_intents.setdefault(UUID(str(intent_id)), set()).add(seat_id)
+    return held
 
 
 def hold_seats(
@@ -174,15 +230,25 @@ def hold_seats(
     buyer_name: str,
     buyer_email: str,
     buyer_phone: str,
-    session_ref: str = "",
+    owner: str = "",
+    client_ip: str | None = None,
     now: datetime | None = None,
 ) -> HoldResult:
-    """Hold all the seats or none, for `event.hold_minutes`.
+    """Hold all the seats or none, for `event.hold_minutes`, for the browser `owner` (the visitor
+    id the server signed for it; "" for ops and scripts) at `client_ip`.
 
-    Raises UnknownSeats, InvalidRequest, NotOnSale, LimitExceeded or SeatsUnavailable
-    (naming the seats that were taken)."""
+    The hold is the owner's: a repeated submit (double click, retry) of the same seats by the same
+    owner returns its hold; the same seats from anyone else are taken, whatever the email. Caps, all
+    counted inside the transaction: the per-buyer limit over the email's holds and purchases, and,
+    against hoarding, the same limit over the owner's live holds and `held_seats_cap_per_ip` over the
+    live holds from the address's network.
+
+    Raises UnknownSeats, InvalidRequest, NotOnSale, LimitExceeded (HoldCapReached for the caps) or
+    SeatsUnavailable (naming the seats that were taken)."""
     now = now or timezone.now()
     email = buyer_email.strip().lower()
+    owner = owner[:64]
+    address, network = _address(client_ip)
     labels = sorted({label.strip().upper() for label in seat_labels if label.strip()})
     if not labels:
         raise InvalidRequest("Choose at least one seat.")
@@ -195,22 +261,28 @@ def hold_seats(
     missing = set(labels) - {s.label for s in seats}
     if missing:
         raise UnknownSeats(missing)
-    # Seats this buyer already holds are not "taken": a repeated submit finds its intent below.
-    taken = [s.label for s in seats if not s.is_free(now) and not (s.intent and s.intent.buyer_email == email)]
+    # Seats this owner already holds are not "taken": a repeated submit finds its intent below.
+    # Anyone else's hold is taken, even under the same email: a hold is never handed to another browser.
+    taken = [
+        s.label for s in seats if not s.is_free(now) and not (owner and s.intent and s.intent.session_ref == owner)
+    ]
     if taken:
         raise SeatsUnavailable(taken)
 
     seat_ids = {s.id for s in seats}
     expires_at = now + timedelta(minutes=event.hold_minutes)
     with transaction.atomic(durable=True):
-        _lock_buyer(event.id, email)
-        live, bought = _buyer_holdings(event.id, email, now)
-        for intent_id, ids in live.items():
-            if ids == seat_ids:  # a repeated submit (double click, retry) of a hold they already have
+        _lock_holder(event_id=event.id, email=email, owner=owner, network=network)
+        held = _holdings(event_id=event.id, email=email, owner=owner, network=network, now=now)
+        for intent_id, ids in held.owner_intents.items():
+            if ids == seat_ids:  # a repeated submit of a hold this browser already has
                 return HoldResult(intent=BookingIntent.objects.get(pk=intent_id), created=False)
-        already = bought + sum(len(ids) for ids in live.values())
-        if already + len(seats) > event.max_seats_per_buyer:
-            raise LimitExceeded(event.max_seats_per_buyer, already)
+        if held.email_seats + len(seats) > event.max_seats_per_buyer:
+            raise LimitExceeded(event.max_seats_per_buyer, held.email_seats)
+        if owner and held.owner_seats + len(seats) > event.max_seats_per_buyer:
+            raise HoldCapReached(event.max_seats_per_buyer, held.owner_seats, per="visitor")
+        if network and held.network_seats + len(seats) > held_seats_cap_per_ip(event):
+            raise HoldCapReached(held_seats_cap_per_ip(event), held.network_seats, per="address")
 
         intent = BookingIntent.objects.create(
             event=event,
@@ -219,7 +291,8 @@ def hold_seats(
             buyer_phone=buyer_phone.strip(),
             amount_paise=sum(s.section.price_paise for s in seats),
             expires_at=expires_at,
-            session_ref=session_ref[:64],
+            session_ref=owner,
+            client_ip=address,
         )
         # One conditional update per seat, in id order so that concurrent holds never deadlock.
         for seat in seats:
@@ -233,8 +306,8 @@ def hold_seats(
                 raise SeatsUnavailable({seat.label} | {s.label for s in others if not s.is_free(now)})
         IntentSeat.objects.bulk_create([IntentSeat(intent=intent, seat=s) for s in seats])
         inventory.invalidate_on_commit(event.id)
-        held = IntentHeld(intent.id, event.id, intent.session_ref)
-        transaction.on_commit(lambda: intent_held.send(sender=BookingIntent, held=held))
+        held_event = IntentHeld(intent.id, event.id, intent.session_ref)
+        transaction.on_commit(lambda: intent_held.send(sender=BookingIntent, held=held_event))
     return HoldResult(intent=intent, created=True)
 
 

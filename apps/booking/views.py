@@ -18,7 +18,7 @@ from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
 from apps.booking.forms import HoldForm
 from apps.booking.pages import forget_page, store_page
 from apps.booking.rendering import seat_grid_html
-from booking_site.middleware import wants_json
+from booking_site.middleware import client_ip, wants_json
 from booking_site.prebuilt import cache_headers
 
 
@@ -122,7 +122,8 @@ def hold(request, slug: str):
             buyer_name=form.cleaned_data["name"],
             buyer_email=form.cleaned_data["email"],
             buyer_phone=form.cleaned_data["phone"],
-            session_ref=getattr(request, "visitor_id", ""),
+            owner=owner_of(request),
+            client_ip=client_ip(request),
         )
     except BookingError as error:
         return error_response(request, error, event=event, form=form)
@@ -148,21 +149,32 @@ def _see_other(url: str) -> HttpResponse:
     return response
 
 
-def intent_or_404(intent_id: UUID):
-    intent = selectors.intent_for_checkout(intent_id)
+def owner_of(request) -> str:
+    """The browser making the request: the visitor id the waiting room's gate read from its signed
+    `wr_vid` cookie, or minted for it (on the hold and every checkout URL, room on or off, staff too)."""
+    return getattr(request, "visitor_id", "")
+
+
+def owned_intent(request, intent_id: UUID, *, page: bool = False):
+    """The hold behind an intent-scoped buyer URL, for its owner only (`selectors.intent_for_owner`);
+    `page` adds what the checkout page shows. Raises IntentNotFound (404) for anyone else, so a
+    stranger cannot even tell the hold exists."""
+    owner = owner_of(request)
+    intent = selectors.intent_for_checkout(intent_id, owner) if page else selectors.intent_for_owner(intent_id, owner)
     if intent is None:
-        raise Http404("No such hold.")
+        raise IntentNotFound()
     return intent
 
 
 @require_POST
 def release(request, intent_id: UUID):
     try:
-        services.release_intent(intent_id=intent_id)
+        intent = owned_intent(request, intent_id)
+        services.release_intent(intent_id=intent.id)
     except IntentNotFound as error:
         return error_response(request, error)
-    intent = intent_or_404(intent_id)
     if wants_json(request):
+        intent.refresh_from_db(fields=["status"])
         return JsonResponse({"intent": str(intent.id), "status": intent.status})
     return _see_other(reverse("booking:seat_map", args=[intent.event.slug]) + "?released=1")
 

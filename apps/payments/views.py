@@ -15,8 +15,8 @@ from kombu.exceptions import OperationalError as BrokerDown
 from redis.exceptions import RedisError
 
 from apps.booking import links
-from apps.booking.errors import BookingError
-from apps.booking.views import error_response, intent_or_404
+from apps.booking.errors import BookingError, IntentNotFound
+from apps.booking.views import error_response, owned_intent
 from apps.payments import gateway, services, tasks
 from apps.payments.errors import GatewayDown, SignatureInvalid, WebhookMalformed
 from apps.payments.models import Payment
@@ -26,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def checkout(request, intent_id: UUID):
-    intent = intent_or_404(intent_id)
+    try:
+        intent = owned_intent(request, intent_id, page=True)
+    except IntentNotFound as error:
+        return error_response(request, error)
     if intent.status == intent.Status.CONFIRMED:
         return redirect(links.ticket_path(intent.booking.reference))
     now = timezone.now()
@@ -78,6 +81,7 @@ def checkout(request, intent_id: UUID):
 def start(request, intent_id: UUID):
     """Pay was pressed: extend the hold once; the page moves its countdown."""
     try:
+        owned_intent(request, intent_id)
         expires_at = services.start_payment(intent_id=intent_id)
     except BookingError as error:
         return error_response(request, error)
@@ -87,7 +91,12 @@ def start(request, intent_id: UUID):
 
 @require_POST
 def verify(request, intent_id: UUID):
-    """The Checkout handler posts here; CSRF-protected like every form of ours."""
+    """The Checkout handler posts here; CSRF-protected like every form of ours. Only the hold's
+    owner: anyone else learns nothing, not even whether a signature would verify."""
+    try:
+        owned_intent(request, intent_id)
+    except IntentNotFound as error:
+        return error_response(request, error)
     try:
         settlement = services.verify_checkout(
             intent_id=intent_id,

@@ -9,8 +9,12 @@ slug and behind a checkout's intent id come from Redis lookups cached in this pr
 Checkout URLs carry an intent id, not a slug. When a hold is made (the booking core's
 `intent_held`, see receivers.py), `wr:intent:<id> -> "<event>|<visitor>"` is recorded: the owner reaches that checkout (payment pages
 included) for as long as the hold lasts and after, without needing a lease; anyone else
-needs an admission to that event. An intent not made through the gate (the room was off,
-staff) has no record and is not gated.
+needs an admission to that event, and then meets the booking core's owner check (404). An
+intent without a record (made by ops or a script) is not gated.
+
+Every request on these URLs, staff's included, carries `request.visitor_id`: the visitor id from
+the signed `wr_vid` cookie, minted when missing or not genuine. The booking core takes it as the
+owner of the holds made with it.
 """
 
 import logging
@@ -51,18 +55,21 @@ class WaitingRoomGate:
         checkout_match = None if event_match else CHECKOUT_PATH.match(path)
         if event_match is None and checkout_match is None:
             return self.get_response(request)
-        if self._is_staff(request):
-            return self.get_response(request)
+        # Every browser on these URLs has a visitor id, staff too and whether the room is on or off:
+        # it is who owns a hold (the booking core lets only the owner reach a hold's URLs).
         visitor, new_visitor = tokens.visitor_from(request)
         request.visitor_id = visitor
-        try:
-            if event_match:
-                response = self._event_page(request, event_match["slug"], event_match["page"], visitor)
-            else:
-                response = self._checkout(request, checkout_match["intent"].lower(), visitor)
-        except RedisError as error:
-            logger.warning("waiting room gate: Redis unavailable on %s: %s", path, error)
-            response = self._redis_down(request, event_match)
+        if self._is_staff(request):
+            response = self.get_response(request)  # staff pass the line, not the owner check
+        else:
+            try:
+                if event_match:
+                    response = self._event_page(request, event_match["slug"], event_match["page"], visitor)
+                else:
+                    response = self._checkout(request, checkout_match["intent"].lower(), visitor)
+            except RedisError as error:
+                logger.warning("waiting room gate: Redis unavailable on %s: %s", path, error)
+                response = self._redis_down(request, event_match)
         if new_visitor:
             tokens.set_visitor_cookie(response, visitor)
         return response

@@ -6,7 +6,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.booking import services
-from apps.booking.errors import HoldExpired, InvalidRequest, LimitExceeded, NotOnSale, SeatsUnavailable, UnknownSeats
+from apps.booking.errors import (
+    HoldCapReached,
+    HoldExpired,
+    InvalidRequest,
+    LimitExceeded,
+    NotOnSale,
+    SeatsUnavailable,
+    UnknownSeats,
+)
 from apps.booking.models import BookedSeat, BookingIntent, Seat
 from apps.booking.signals import intent_ended
 from tests.factories import buyer, make_event
@@ -36,10 +44,38 @@ def test_hold_is_all_or_nothing_and_names_taken_seats(event):
 
 
 def test_repeated_submit_returns_the_same_intent(event):
-    first = services.hold_seats(event=event, seat_labels=["B-1", "B-2"], **buyer())
-    again = services.hold_seats(event=event, seat_labels=["B-2", "B-1"], **buyer())
+    first = services.hold_seats(event=event, seat_labels=["B-1", "B-2"], owner="tab-1", **buyer())
+    again = services.hold_seats(event=event, seat_labels=["B-2", "B-1"], owner="tab-1", **buyer())
     assert again.intent.id == first.intent.id and not again.created
     assert BookingIntent.objects.count() == 1
+
+
+def test_a_hold_is_never_handed_to_another_owner(event):
+    """Matched on owner and seats, never on the email: the same email elsewhere is someone else."""
+    services.hold_seats(event=event, seat_labels=["B-1", "B-2"], owner="tab-1", **buyer())
+    for owner in ("tab-2", ""):
+        with pytest.raises(SeatsUnavailable):
+            services.hold_seats(event=event, seat_labels=["B-1", "B-2"], owner=owner, **buyer())
+    assert BookingIntent.objects.count() == 1
+
+
+def test_caps_per_owner_and_per_address(db):
+    event = make_event(max_seats_per_buyer=2, rows=2)
+    services.hold_seats(event=event, seat_labels=["A-1", "A-2"], owner="v1", client_ip="192.0.2.1", **buyer(1))
+    with pytest.raises(HoldCapReached) as caught:
+        services.hold_seats(event=event, seat_labels=["A-3"], owner="v1", client_ip="192.0.2.99", **buyer(2))
+    assert caught.value.per == "visitor" and caught.value.status == 409
+    for n in range(2, 5):  # the same address, written as an IPv4-mapped IPv6 address too
+        address = "::ffff:192.0.2.1" if n == 4 else "192.0.2.1"
+        labels = [f"A-{2 * n - 1}", f"A-{2 * n}"]
+        services.hold_seats(event=event, seat_labels=labels, owner=f"v{n}", client_ip=address, **buyer(n))
+    assert BookingIntent.objects.filter(client_ip="192.0.2.1").count() == 4  # 8 seats: 4 x the per-buyer limit
+    with pytest.raises(HoldCapReached) as caught:
+        services.hold_seats(event=event, seat_labels=["B-8"], owner="v8", client_ip="192.0.2.1", **buyer(8))
+    assert caught.value.per == "address" and isinstance(caught.value, LimitExceeded)
+    assert not Seat.objects.filter(event=event, label="B-8").exclude(status=Seat.Status.AVAILABLE).exists()
+    # Ops and scripts (no owner, no address) meet only the per-buyer limit.
+    services.hold_seats(event=event, seat_labels=["B-8", "B-9"], **buyer(9))
 
 
 def test_per_buyer_limit_counts_live_holds_and_bookings(db):
@@ -94,7 +130,7 @@ def test_release_frees_seats_and_announces(event, django_capture_on_commit_callb
 
     intent_ended.connect(listener)
     try:
-        intent = services.hold_seats(event=event, seat_labels=["C-1", "C-2"], session_ref="visitor-9", **buyer()).intent
+        intent = services.hold_seats(event=event, seat_labels=["C-1", "C-2"], owner="visitor-9", **buyer()).intent
         with django_capture_on_commit_callbacks(execute=True):
             assert services.release_intent(intent_id=intent.id)
     finally:

@@ -7,7 +7,7 @@ import pytest
 from django.db.models import Count
 
 from apps.booking import services
-from apps.booking.errors import LimitExceeded, SeatsUnavailable
+from apps.booking.errors import HoldCapReached, LimitExceeded, SeatsUnavailable
 from apps.booking.models import BookingIntent, IntentSeat, Seat
 from tests.concurrency.harness import race
 from tests.factories import buyer, make_event
@@ -75,11 +75,25 @@ def test_double_submit_race_returns_one_intent():
     event = make_event(rows=1, seats_per_row=4)
 
     def attempt(i):
-        return services.hold_seats(event=event, seat_labels=["A-1", "A-2"], **buyer(1)).intent.id
+        return services.hold_seats(event=event, seat_labels=["A-1", "A-2"], owner="tab-1", **buyer(1)).intent.id
 
     results = race(attempt, 8)
     assert len(set(results)) == 1 and not isinstance(results[0], Exception), results
     assert BookingIntent.objects.count() == 1
+
+
+def test_per_visitor_cap_holds_across_made_up_emails():
+    event = make_event(rows=2, seats_per_row=10, max_seats_per_buyer=4)
+
+    def attempt(i):
+        # One browser posting ten holds at once, each under another email.
+        labels = [f"A-{i + 1}", f"B-{i + 1}"]
+        return services.hold_seats(event=event, seat_labels=labels, owner="hoarder", **buyer(i)).intent.id
+
+    results = race(attempt, 10)
+    assert all(isinstance(r, HoldCapReached) for r in results if isinstance(r, Exception)), results
+    assert len([r for r in results if not isinstance(r, Exception)]) == 2
+    assert Seat.objects.filter(event=event, intent__session_ref="hoarder", status=Seat.Status.HELD).count() == 4
 
 
 def test_confirm_races_with_itself_exactly_one_booking():

@@ -19,7 +19,8 @@ from apps.booking import services as booking_services
 from apps.booking.models import Booking, BookingIntent, Seat
 from apps.payments import gateway, services
 from apps.payments.models import Payment, Refund, WebhookEvent
-from tests.factories import buyer, make_event
+from apps.waitingroom import tokens
+from tests.factories import browser, buyer, make_event
 from tests.payments.conftest import pay, signed_webhook, worker_env
 from tests.processes import celery_worker, wait_for, web_server
 
@@ -29,7 +30,10 @@ WEBHOOK = "/payments/razorpay/webhook/"
 
 
 def held_order(event, labels, n=1, now=None):
-    intent = booking_services.hold_seats(event=event, seat_labels=labels, now=now, **buyer(n)).intent
+    """A hold of browser f"browser-{n}" (see `browser`) and its Razorpay order."""
+    intent = booking_services.hold_seats(
+        event=event, seat_labels=labels, now=now, owner=f"browser-{n}", **buyer(n)
+    ).intent
     payment = services.ensure_order(intent=intent)
     return intent, payment
 
@@ -67,8 +71,8 @@ def test_checkout_creates_one_order_and_reuses_it(gateway_url):
 def test_checkout_with_gateway_down_keeps_the_hold(settings):
     settings.RAZORPAY_API_URL = "http://127.0.0.1:9"
     event = make_event()
-    intent = booking_services.hold_seats(event=event, seat_labels=["A-1"], **buyer()).intent
-    response = Client().get(f"/checkout/{intent.id}/")
+    intent = booking_services.hold_seats(event=event, seat_labels=["A-1"], owner="browser-1", **buyer()).intent
+    response = browser("browser-1").get(f"/checkout/{intent.id}/")
     assert response.status_code == 503 and response["Retry-After"]
     assert "not answering" in response.content.decode()
     assert BookingIntent.objects.get(pk=intent.id).status == BookingIntent.Status.HELD
@@ -78,7 +82,7 @@ def test_checkout_with_gateway_down_keeps_the_hold(settings):
 def test_pay_start_extends_hold_once(gateway_url):
     event = make_event()
     intent, _ = held_order(event, ["A-1"])
-    client = Client()
+    client = browser("browser-1")
     first = client.post(f"/checkout/{intent.id}/pay/start/", HTTP_ACCEPT="application/json").json()
     second = client.post(f"/checkout/{intent.id}/pay/start/", HTTP_ACCEPT="application/json").json()
     assert first["expires_at"] == second["expires_at"]
@@ -89,7 +93,7 @@ def test_verify_callback_confirms_and_bad_signature_changes_nothing(gateway_url)
     event = make_event()
     intent, payment = held_order(event, ["B-1", "B-2"])
     answer = pay(gateway_url, payment.order_id, "success")
-    client = Client()
+    client = browser("browser-1")
     url = f"/checkout/{intent.id}/pay/verify/"
     tampered = {**answer, "razorpay_signature": "0" * 64}
     assert client.post(url, tampered).status_code == 400
@@ -123,9 +127,10 @@ def test_fifty_duplicate_webhooks_and_the_callback_race_to_one_booking(gateway_u
         web_server(tmp_path=tmp_path, RAZORPAY_API_URL=gateway_url) as site,
         celery_worker(tmp_path=tmp_path, **worker_env(gateway_url), EMAIL_FILE_PATH=str(tmp_path / "mail")),
     ):
-        checkout = httpx.get(f"{site}/checkout/{intent.id}/", timeout=10)  # the buyer's page: CSRF cookie and token
+        owner = {tokens.VISITOR_COOKIE: tokens.visitor_cookie_value("browser-1")}
+        checkout = httpx.get(f"{site}/checkout/{intent.id}/", cookies=owner, timeout=10)  # CSRF cookie and token
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', checkout.text).group(1)
-        cookies = {"csrftoken": checkout.cookies["csrftoken"]}
+        cookies = {"csrftoken": checkout.cookies["csrftoken"], **owner}
 
         def deliver():
             barrier.wait()
