@@ -167,6 +167,9 @@ async def wait_in_line(run: Run, http: Http, buyer: Buyer) -> bool:
         if status.get("state") in ("sold_out", "closed"):
             buyer.outcome = status["state"]
             return False
+        if time.perf_counter() - run.started > run.args.drop_seconds:
+            buyer.outcome = "still in line at the end"  # the run is bounded; the line is not
+            return False
         await asyncio.sleep(status.get("poll_after_ms", 1000) / 1000)  # as the page does
 
 
@@ -554,10 +557,12 @@ async def arrival_path_phase(base: str, slug: str, requests: int, concurrency: i
     try:
 
         async def event_page(i):
-            return await (await crowd.http(i % 300)).get(f"/events/{slug}/")
+            return await (await crowd.http(i % 600)).get(f"/events/{slug}/")
 
-        async def first_poll(i):
-            return await (await crowd.http(300 + i % 300)).get(f"/queue/{slug}/status", headers={"Accept": "application/json"})
+        async def first_poll(i):  # within every per-address limit: 5 joins per address
+            return await (await crowd.http(600 + i % 600)).get(
+                f"/queue/{slug}/status", headers={"Accept": "application/json"}
+            )
 
         await drive("warm-up", 200, concurrency, event_page)
         page = await drive("arrival: event page", requests, concurrency, event_page)
@@ -571,9 +576,11 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
     """Whole buyers (seat page + hold) per second on an event without a waiting room."""
     from bench.holds import seat_label
 
-    async with Http(base) as http:
+    crowd = Crowd(base, per_address=1, connections=2)  # each buyer from an address of its own: caps stay on
+    try:
 
         async def whole_buyer(i):
+            http = await crowd.http(20_000 + i)
             page = await http.get(f"/events/{slug}/seats/")
             token = CSRF.search(page.text).group(1)
             return await http.post(
@@ -593,6 +600,8 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
             )
 
         return await drive("whole buyer (seat page + hold)", buyers, concurrency, whole_buyer)
+    finally:
+        await crowd.close()
 
 
 def _play_slice(args, base: str, emulator: str, slug: str, indices: list[int], offsets: list[float], started: float):
@@ -884,8 +893,9 @@ def main() -> int:
     parser.add_argument("--client-processes", type=int, default=2, help="load-generator processes")
     parser.add_argument("--client-nice", type=int, default=5, help="the load generator's nice (the lobby's)")
     parser.add_argument(
-        "--buyers-per-address", type=int, default=16, help="buyers behind one source address (a carrier NAT)"
+        "--buyers-per-address", type=int, default=4, help="buyers behind one source address (a household, a NAT)"
     )
+    parser.add_argument("--drop-seconds", type=float, default=150, help="buyers still in line after this stop waiting")
     parser.add_argument("--pool-max", type=int, default=4, help="DB_POOL_MAX per process")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--connections", type=int, default=200, help="HTTP connections the load generator keeps")

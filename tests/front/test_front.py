@@ -83,7 +83,7 @@ def test_new_visitors_from_one_address_are_limited_with_retry_after(lanes):
             codes.append(response.status_code)
             if response.status_code == 429:
                 retry_after.add(response.headers.get("retry-after"))
-    assert codes.count(200) >= 10 and codes.count(429) >= 30, codes
+    assert codes.count(200) >= 5 and codes.count(429) >= 30, codes
     assert None not in retry_after and all(int(v) >= 1 for v in retry_after)
     assert queue.client().zcard(queue.key(event.id, "line")) == codes.count(200) - 1  # one went inside
 
