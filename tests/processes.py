@@ -161,7 +161,8 @@ def front_stack(*, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), book
                 _process(
                     GUNICORN,
                     env=product_env(SURGE_LANE="booking", BOOKING_CONCURRENCY=str(both[0]),
-                                    BOOKING_THREADS=str(both[1]), **lane_env),
+                                    BOOKING_THREADS=str(both[1]), GUNICORN_ACCESS_LOG=str(tmp_path / "shared-access.log"),
+                                    **lane_env),
                     log_path=tmp_path / "shared.log",
                 )
             )
@@ -171,7 +172,8 @@ def front_stack(*, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), book
                 _process(
                     GUNICORN,
                     env=product_env(SURGE_LANE="lobby", LOBBY_CONCURRENCY=str(lobby[0]),
-                                    LOBBY_THREADS=str(lobby[1]), **lane_env),
+                                    LOBBY_THREADS=str(lobby[1]), GUNICORN_ACCESS_LOG=str(tmp_path / "lobby-access.log"),
+                                    **lane_env),
                     log_path=tmp_path / "lobby.log",
                 )
             )
@@ -179,7 +181,8 @@ def front_stack(*, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), book
                 _process(
                     GUNICORN,
                     env=product_env(SURGE_LANE="booking", BOOKING_CONCURRENCY=str(booking[0]),
-                                    BOOKING_THREADS=str(booking[1]), **lane_env),
+                                    BOOKING_THREADS=str(booking[1]), GUNICORN_ACCESS_LOG=str(tmp_path / "booking-access.log"),
+                                    **lane_env),
                     log_path=tmp_path / "booking.log",
                 )
             )

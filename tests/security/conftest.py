@@ -32,3 +32,6 @@ def hold_and_checkout(client: Client, event, labels: list[str], n: int = 1) -> t
 
 def pay_button_shown(client: Client, intent: BookingIntent) -> bool:
     return 'id="pay-button"' in client.get(f"/checkout/{intent.id}/").content.decode()
+
+
+from tests.front.conftest import lanes  # noqa: E402, F401 - the real front, for the slow-clients attack

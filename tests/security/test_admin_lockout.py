@@ -3,7 +3,7 @@ out after AXES_FAILURE_LIMIT failures, for AXES_COOLOFF_MINUTES, and the lockout
 
 The attack: 40 wrong passwords for one admin from one client met no throttle.
 
-Decision (see docs/security-admin.md): the lock is on the *pair*. The same user from another
+Decision (see docs/security.md): the lock is on the *pair*. The same user from another
 address, or another user from the locked address, can still log in, so an attacker cannot lock
 the real staff out of the admin by guessing from elsewhere. The client IP is the project's one
 reading of it (WAITING_ROOM_CLIENT_IP_HEADER), so a client-made X-Forwarded-For changes nothing
