@@ -74,35 +74,23 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.2, what: str
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+GUNICORN = [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
+
+
 @contextmanager
 def web_server(*, tmp_path: Path, workers: int = 2, threads: int = 8, **env: str):
-    """gunicorn the production way (the Procfile's web), on a free port, against the test database."""
-    import socket
-
+    """gunicorn the production way (one plain pool, no lanes), on a free port, against the test database."""
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
+    port = free_port()
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=product_env(), check=True
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"],
-        cwd=ROOT,
-        env=product_env(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads), **env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    pool_env = product_env(BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers), GUNICORN_THREADS=str(threads), **env)
+    with _process(GUNICORN, env=pool_env, log_path=tmp_path / "gunicorn.log"):
+        url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(httpx, url), timeout=30, what="gunicorn")
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
 
 
 def free_port() -> int:
@@ -127,8 +115,6 @@ def _process(cmd: list[str], *, env: dict[str, str], log_path: Path):
             process.kill()
         log.close()
 
-
-GUNICORN = [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
 
 
 @dataclass
