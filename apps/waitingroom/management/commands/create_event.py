@@ -1,3 +1,8 @@
+"""Create an on-sale event with its seats and its waiting room, as ops do before a drop.
+
+It lives in the waiting room because it composes the two: the booking core makes the event and
+its seats, and the waiting room (which may know the core; the core never knows it) sets up the line."""
+
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
