@@ -1,7 +1,7 @@
 """gunicorn settings, from the environment. Each worker process has its own DB pool of DB_POOL_MAX.
 
 Behind the front (nginx), the same Django project runs as two pools, picked by SURGE_LANE:
-  lobby    arrivals and the line (event pages, waiting page, status polls): many threads, a small
+  lobby    arrivals and the line (event pages, waiting page, status polls): a small
            DB pool (pre-built pages need no database), and a lower CPU priority, so that when a
            burst saturates the machine the buyers inside still get the processor first;
   booking  admitted buyers, payments, the webhook and the admin.

@@ -8,7 +8,8 @@ are, with an ETag so a browser's reload costs a 304."""
 import hashlib
 from dataclasses import dataclass
 
-from django.http import HttpResponse, HttpResponseNotModified
+from django.http import HttpResponse
+from django.utils.cache import get_conditional_response
 
 PUBLIC_MAX_AGE = 2  # seconds a browser, CDN or the nginx micro-cache may reuse a public page
 STALE_SECONDS = 10  # ... and may serve it stale while fetching a fresh one
@@ -25,16 +26,17 @@ def prebuild(body: bytes, content_type: str = "text/html; charset=utf-8") -> Pre
     return Prebuilt(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', content_type)
 
 
-def cache_headers(response: HttpResponse, page: Prebuilt) -> HttpResponse:
+def _cache_headers(response: HttpResponse, page: Prebuilt) -> HttpResponse:
     response["ETag"] = page.etag
     response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}, stale-while-revalidate={STALE_SECONDS}"
     return response
 
 
 def respond(request, page: Prebuilt) -> HttpResponse:
-    """The page, or a 304 when the browser already has these bytes."""
-    if page.etag in request.META.get("HTTP_IF_NONE_MATCH", ""):
-        return cache_headers(HttpResponseNotModified(), page)
+    """The page, or Django's conditional answer (a 304 when the browser already has these bytes)."""
+    not_modified = get_conditional_response(request, etag=page.etag)
+    if not_modified is not None:
+        return _cache_headers(not_modified, page)
     response = HttpResponse(page.body, content_type=page.content_type)
     response["Content-Length"] = str(len(page.body))  # ahead of CommonMiddleware
-    return cache_headers(response, page)
+    return _cache_headers(response, page)

@@ -19,7 +19,7 @@ from apps.booking.forms import HoldForm
 from apps.booking.pages import forget_page, store_page
 from apps.booking.rendering import seat_grid_html
 from booking_site.middleware import client_ip, wants_json
-from booking_site.prebuilt import cache_headers
+from booking_site.prebuilt import respond
 
 
 def _event_or_404(slug: str):
@@ -49,7 +49,7 @@ def public_page(view):
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         if response.status_code == 200:
-            return cache_headers(response, store_page(request.path_info, response.content))
+            return respond(request, store_page(request.path_info, response.content))
         if response.status_code == 404:
             forget_page(request.path_info)
         return response
