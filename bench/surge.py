@@ -780,30 +780,23 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
     return figures
 
 
-def _pct(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def arrival_figures(run: Run, buyers: list[Buyer], baseline: Stats, page: Stats, poll: Stats) -> dict:
     """The front door's figures (top-level keys, for scripts to check)."""
-    place_ms = [(b.place_at - b.first_at) * 1000 for b in buyers if b.place_at is not None and b.first_at is not None]
+    place = Stats("place in line", [b.place_at - b.first_at for b in buyers if b.place_at is not None and b.first_at is not None])
     to_place = [b.requests_to_place for b in buyers if b.requests_to_place is not None]
     last_arrival = max((b.first_at for b in buyers if b.first_at is not None), default=0.0)
-    during = [latency * 1000 for began, latency in run.holds_ok if began <= last_arrival]
+    during = Stats("holds inside during the burst", [latency for began, latency in run.holds_ok if began <= last_arrival])
     first_hold = min((began + latency for began, latency in run.holds_ok), default=None)
     return {
         "arrival_timeouts": run.arrival_timeouts,
         "arrival_5xx": run.arrival_5xx,
         "buyers_without_a_place": sum(1 for b in buyers if b.place_at is None),
-        "place_in_line_p50_ms": round(_pct(place_ms, 50) or 0, 1),
-        "place_in_line_p99_ms": round(_pct(place_ms, 99) or 0, 1),
-        "place_in_line_max_ms": round(max(place_ms, default=0), 1),
+        "place_in_line_p50_ms": round(place.pct(50), 1),
+        "place_in_line_p99_ms": round(place.pct(99), 1),
+        "place_in_line_max_ms": round(place.pct(100), 1),
         "first_hold_after_s": None if first_hold is None else round(first_hold, 3),
-        "inside_holds_during_burst": len(during),
-        "inside_hold_p99_ms_during_burst": None if not during else round(_pct(during, 99), 1),
+        "inside_holds_during_burst": during.count,
+        "inside_hold_p99_ms_during_burst": round(during.pct(99), 1) if during.count else None,
         "arrival_window_s": round(last_arrival, 2),
         "arrival_requests_per_buyer": round(sum(to_place) / len(to_place), 3) if to_place else None,
         "arrival_requests_per_buyer_max": max(to_place, default=None),
