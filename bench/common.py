@@ -259,6 +259,22 @@ def web_server(env: dict[str, str], *, port: int, workers: int = 4, threads: int
         process.wait(timeout=20)
 
 
+@contextmanager
+def process(name: str, cmd: list[str], env: dict[str, str], logs: Path):
+    """A process of the stack, its output in logs/<name>.log; stopped (then killed) on exit."""
+    log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 def describe_machine() -> str:
     return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
 

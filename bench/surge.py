@@ -43,6 +43,7 @@ from bench.common import (
     drive,
     ensure_database,
     manage,
+    process,
 )
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -358,21 +359,6 @@ async def sample(run: Run, env: dict[str, str], event_id: int, stop: asyncio.Eve
 
 
 # --- The stack ---------------------------------------------------------------------------------------
-
-
-@contextmanager
-def process(name: str, cmd: list[str], env: dict[str, str], logs: Path):
-    log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def wait_http(url: str, timeout: float = 40) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from bench.common import process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -101,20 +103,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
 def _process(cmd: list[str], *, env: dict[str, str], log_path: Path):
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
+    """A product process with its output in log_path (the benchmarks' own helper: one way to run one)."""
+    return process(log_path.stem, cmd, env, log_path.parent)
 
 
 @dataclass
