@@ -106,18 +106,20 @@ def _razorpay_payment(*, payment: Payment, payment_id: str, reported: dict | Non
         return None
 
 
-def _problems_with(*, payment: Payment, payment_id: str, remote: dict | None) -> list[str]:
+def _reject_mismatch(
+    *, payment: Payment, payment_id: str, remote: dict | None, reported: dict | None, source: str
+) -> Settlement | None:
+    """The one money check of every path that may settle a payment: None when Razorpay's payment
+    matches our order in every respect. Otherwise the payment never confirms: it is recorded for ops
+    (the admin and `audit_bookings` show it) and, when Razorpay captured that money on our order,
+    refunded in full. A payment Razorpay does not know, or one of another order, has no money of
+    ours to return."""
     if remote is None:
-        return ["Razorpay does not know this payment"]
-    return _money_problems(payment=payment, payment_id=payment_id, entity=remote)
-
-
-def _reject_payment(
-    *, payment: Payment, payment_id: str, remote: dict | None, reported: dict | None, problems: list[str], source: str
-) -> Settlement:
-    """A payment that does not match the order never confirms. It is recorded for ops (the admin and
-    `audit_bookings` show it) and, when Razorpay captured that money on our order, refunded in full.
-    A payment Razorpay does not know, or one of another order, has no money of ours to return."""
+        problems = ["Razorpay does not know this payment"]
+    else:
+        problems = _money_problems(payment=payment, payment_id=payment_id, entity=remote)
+    if not problems:
+        return None
     refund_due = bool(
         remote is not None and remote.get("order_id") == payment.order_id and remote.get("status") == "captured"
     )
@@ -166,16 +168,10 @@ def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signatur
         return Settlement("pending")
     except gateway.GatewayRejected:
         remote = None
-    problems = _problems_with(payment=payment, payment_id=payment_id, remote=remote)
-    if problems:
-        settlement = _reject_payment(
-            payment=payment,
-            payment_id=payment_id,
-            remote=remote,
-            reported=None,
-            problems=problems,
-            source=CaptureMismatch.Source.CHECKOUT,
-        )
+    settlement = _reject_mismatch(
+        payment=payment, payment_id=payment_id, remote=remote, reported=None, source=CaptureMismatch.Source.CHECKOUT
+    )
+    if settlement is not None:
         if settlement.outcome == "rejected":
             raise SignatureInvalid()
         return settlement
@@ -192,11 +188,9 @@ def settle_remote_payment(
     """Bring a payment Razorpay reports (through the API) to its end: capture if only authorized,
     then fulfil. Money that does not match the order is never captured, and never confirms."""
     payment_id = str(remote.get("id") or "")
-    problems = _money_problems(payment=payment, payment_id=payment_id, entity=remote)
-    if problems:
-        return _reject_payment(
-            payment=payment, payment_id=payment_id, remote=remote, reported=None, problems=problems, source=source
-        )
+    rejected = _reject_mismatch(payment=payment, payment_id=payment_id, remote=remote, reported=None, source=source)
+    if rejected is not None:
+        return rejected
     status = remote.get("status")
     if status == "authorized":
         try:
@@ -230,11 +224,9 @@ def record_capture(
         raise PaymentError(f"Unknown order {order_id}.")
     if remote is None:
         remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=PAID_STATUSES)
-    problems = _problems_with(payment=payment, payment_id=payment_id, remote=remote)
-    if problems:
-        return _reject_payment(
-            payment=payment, payment_id=payment_id, remote=remote, reported=reported, problems=problems, source=source
-        )
+    rejected = _reject_mismatch(payment=payment, payment_id=payment_id, remote=remote, reported=reported, source=source)
+    if rejected is not None:
+        return rejected
     if remote.get("status") not in PAID_STATUSES:
         return Settlement("pending")  # not captured (yet): reconciliation captures an authorized payment
     if payment.payment_id and payment.payment_id != payment_id and payment.status == Payment.Status.CAPTURED:
@@ -264,16 +256,11 @@ def record_authorization(*, order_id: str, payment_id: str, reported: dict | Non
         return "no change"
     statuses = ("authorized", *PAID_STATUSES)
     remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=statuses)
-    problems = _problems_with(payment=payment, payment_id=payment_id, remote=remote)
-    if problems:
-        return _reject_payment(
-            payment=payment,
-            payment_id=payment_id,
-            remote=remote,
-            reported=reported,
-            problems=problems,
-            source=CaptureMismatch.Source.WEBHOOK,
-        ).outcome
+    rejected = _reject_mismatch(
+        payment=payment, payment_id=payment_id, remote=remote, reported=reported, source=CaptureMismatch.Source.WEBHOOK
+    )
+    if rejected is not None:
+        return rejected.outcome
     if remote.get("status") not in statuses:
         return "no change"
     updated = Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(

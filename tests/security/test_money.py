@@ -9,12 +9,10 @@ import hmac
 import json
 import time
 import uuid
-from io import StringIO
 
 import httpx
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.test import Client
 
 from apps.booking import services as booking_services
@@ -24,6 +22,7 @@ from apps.payments import models as payment_models
 from apps.payments.models import Payment, Refund, WebhookEvent
 from tests.factories import buyer, make_event
 from tests.payments.conftest import pay, signed_webhook
+from tests.payments.test_audit import audit
 from tests.security.conftest import hold_and_checkout, pay_button_shown
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,15 +40,6 @@ def deliver(body: bytes, headers: dict) -> WebhookEvent:
     except Exception:  # noqa: BLE001 - the outcome is what the test looks at
         pass
     return WebhookEvent.objects.get(pk=event.pk)
-
-
-def audit() -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("audit_bookings", stdout=out, stderr=StringIO())
-    except SystemExit as exit_:
-        return int(exit_.code), out.getvalue()
-    return 0, out.getvalue()
 
 
 def no_deliveries(gateway_url: str) -> None:
