@@ -550,7 +550,12 @@ async def arrival_path_phase(base: str, slug: str, requests: int, concurrency: i
                 f"/queue/{slug}/status", headers={"Accept": "application/json"}
             )
 
-        await drive("warm-up", 200, concurrency, event_page)
+        # A real arrival's status call rides the connection its event page opened: open every
+        # address's connection first (not measured), as the trivial view's are.
+        async def open_connection(i):
+            return await (await crowd.http(i)).get("/healthz")
+
+        await drive("warm-up", 1200, concurrency, open_connection)
         page = await drive("arrival: event page", requests, concurrency, event_page)
         poll = await drive("arrival: first status call (join)", requests, concurrency, first_poll)
     finally:

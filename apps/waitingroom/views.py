@@ -130,6 +130,9 @@ def queue_status(request, slug: str):
     return status_response(request, slug)
 
 
+JSON_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
 def status_response(request, slug: str):
     """The status JSON (also served by middleware.LobbyShortcut, ahead of the stack). For a
     newcomer it is the join: one Redis round trip gives the place, and the signed visitor
@@ -150,5 +153,8 @@ def status_response(request, slug: str):
         body["next"] = _next_url(request, event)
     response = JsonResponse(body)
     response["X-Content-Type-Options"] = "nosniff"
+    # Data, never a document: the strictest policy, set here so the CSP middleware does not build
+    # the pages' policy for the hottest response of a drop.
+    response["Content-Security-Policy"] = JSON_POLICY
     response["Content-Length"] = str(len(response.content))  # no CommonMiddleware on the shortcut
     return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == "admitted")
