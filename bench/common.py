@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -159,6 +160,13 @@ async def drive(name: str, requests: int, concurrency: int, make_request) -> Sta
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     stats.elapsed = time.perf_counter() - began
     return stats
+
+
+def run_load(coroutine):
+    """Run a load generator's coroutine on uvloop (libuv's event loop): it spends far less CPU per
+    request than asyncio's own, and on a 2-core machine every cycle the client spends is taken
+    from the server it measures."""
+    return asyncio.run(coroutine, loop_factory=uvloop.new_event_loop)
 
 
 def source_address(n: int) -> str:

@@ -44,6 +44,7 @@ from bench.common import (
     ensure_database,
     manage,
     process,
+    run_load,
 )
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -603,7 +604,7 @@ def _play_slice(args, base: str, emulator: str, slug: str, indices: list[int], o
     so it must not take the processor from the server it measures, and arrivals (the lobby) may
     not outrank buyers inside (the booking lane) here any more than they do in production."""
     os.nice(args.client_nice)
-    return asyncio.run(_play(args, base, emulator, slug, indices, offsets, started))
+    return run_load(_play(args, base, emulator, slug, indices, offsets, started))
 
 
 async def _play(args, base, emulator, slug, indices, offsets, started) -> dict:
@@ -943,12 +944,12 @@ def main() -> int:
         lobby_slug = f"lobby-{stamp}"
         manage("create_event", "--slug", lobby_slug, "--rows", "1", "--seats-per-row", "10", "--price", "100000",
                "--capacity", "1", env=env)
-        baseline = asyncio.run(trivial_baseline(base, 3000, 32))
-        arrival_page, arrival_poll = asyncio.run(arrival_path_phase(base, lobby_slug, 3000, 32))
-        capacity = asyncio.run(capacity_phase(base, capacity_slug, min(args.buyers, 1000), 32))
+        baseline = run_load(trivial_baseline(base, 3000, 32))
+        arrival_page, arrival_poll = run_load(arrival_path_phase(base, lobby_slug, 3000, 32))
+        capacity = run_load(capacity_phase(base, capacity_slug, min(args.buyers, 1000), 32))
         httpx.get(f"{base}/events/{slug}/", timeout=10)  # the page has been public before the drop opens
         run = Run(base=base, emulator=emulator, slug=slug, args=args)
-        buyers, samples, flow_seconds = asyncio.run(drop(run, env, event_id))
+        buyers, samples, flow_seconds = run_load(drop(run, env, event_id))
         audit, audit_ok = run_audit(env, run, event_id)
         figures = report(run, buyers, samples, flow_seconds, baseline, capacity, audit, audit_ok)
         figures.update(arrival_figures(run, buyers, baseline, arrival_page, arrival_poll))
