@@ -837,15 +837,27 @@ def run_audit(env: dict[str, str], run: Run, event_id: int) -> tuple[dict, bool]
     return audit, done.returncode == 0 and audit["queue slots leaked"] == 0
 
 
-def leaked_slots(env: dict[str, str], event_id: int) -> int:
-    """Visitors still counted inside although their hold ended (confirmed, released, expired, refunded)."""
+def leaked_slots(env: dict[str, str], event_id: int, settle_seconds: float = 3.0) -> int:
+    """Visitors still counted inside although their hold ended (confirmed, released, expired, refunded).
+
+    Redis and PostgreSQL are read one after the other, and a hold that ends in between (the
+    expiry sweep runs all along) frees its slot just after its commit: a leak is counted only if
+    it is still there after a settle."""
+    first = _leaked_slots_now(env, event_id)
+    if not first:
+        return 0
+    time.sleep(settle_seconds)
+    return len(first & _leaked_slots_now(env, event_id))
+
+
+def _leaked_slots_now(env: dict[str, str], event_id: int) -> set[str]:
     import psycopg
     import redis
 
     r = redis.Redis.from_url(env["REDIS_URL"], decode_responses=True)
     inside = set(r.zrangebyscore(f"wr:{{{event_id}}}:inside", time.time() * 1000, "+inf"))
     if not inside:
-        return 0
+        return set()
     db_name = env["DATABASE_URL"].rsplit("/", 1)[-1]
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db_name}") as db:
         rows = db.execute(
@@ -854,7 +866,7 @@ def leaked_slots(env: dict[str, str], event_id: int) -> int:
             [event_id],
         ).fetchall()
     ended_only = {ref for ref, live in rows if not live}
-    return len(inside & ended_only)
+    return inside & ended_only
 
 
 def main() -> int:
