@@ -104,6 +104,7 @@
 
   function draw(list) {
     seatsEl.innerHTML = list.map(sectionHTML).join("");
+    $("sm-stage").hidden = false;
     buttons = {};
     painted = {};
     var all = seatsEl.querySelectorAll(".sm-seat");
