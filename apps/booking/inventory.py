@@ -39,7 +39,7 @@ def invalidate_on_commit(event_id: int) -> None:
     transaction.on_commit(lambda: bump(event_id))
 
 
-def cached(event_id: int, name: str, build, ttl_of, *, per_generation: bool = True) -> bytes:
+def cached(event_id: int, name: str, build, ttl_of, *, per_generation: bool = True, stale_for: float = 0) -> bytes:
     """Return the cached bytes for (event, generation, name), or build and store them.
 
     `build()` returns (payload bytes, context); `ttl_of(context)` says for how many seconds
@@ -49,7 +49,9 @@ def cached(event_id: int, name: str, build, ttl_of, *, per_generation: bool = Tr
     itself is the real check. Redis being down means building every time, never an error.
 
     `per_generation=False` is for what seat changes do not touch (the layout): kept for its TTL
-    whatever the generation, so a drop's stream of holds does not rebuild it."""
+    whatever the generation, so a drop's stream of holds does not rebuild it. `stale_for` keeps the
+    previous payload that much longer than the TTL, for the others while one request rebuilds (a
+    seat grid must not outlive its hold lapse; a layout may, by the seconds a rebuild takes)."""
     try:
         conn = redis()
         if per_generation:
@@ -71,8 +73,9 @@ def cached(event_id: int, name: str, build, ttl_of, *, per_generation: bool = Tr
     payload, context = build()
     ttl_ms = math.ceil(ttl_of(context) * 1000)
     if ttl_ms > 0:
+        keep_ms = ttl_ms + math.ceil(stale_for * 1000)
         try:
-            conn.pipeline(transaction=False).set(key, payload, px=ttl_ms).set(latest_key, payload, px=ttl_ms).execute()
+            conn.pipeline(transaction=False).set(key, payload, px=ttl_ms).set(latest_key, payload, px=keep_ms).execute()
         except RedisError:
             pass
     return payload

@@ -243,15 +243,21 @@ def test_the_first_view_of_a_50000_seat_event_costs_at_most_100_kb(client, stadi
     taken = random.Random(3).sample(labels, 1500)  # section 1 is 30% gone
     for i in range(0, len(taken), 6):
         hold(stadium, taken[i : i + 6], n=i)
-    inventory.bump(stadium.id)
+    inventory.redis().flushdb()
+    builds = {}  # how long each document takes to build (once per generation; the layout once per TTL)
+    for name in ("seats/", "layout.json", "seats/overview.json", "seats/availability.json"):
+        began = time.perf_counter()
+        assert client.get(f"/events/{stadium.slug}/{name}").status_code == 200
+        builds[name] = round((time.perf_counter() - began) * 1000)
     config = config_of(client.get(seats_url(stadium)))
     assert config["mode"] == "sections" and len(config["sections"]) == 10
     first = config["sections"][0]["id"]
     began = time.perf_counter()
-    first_view = wire(client, stadium, "overview", "layout")  # the layout is fetched right after the overview
     section = len(client.get(seats_url(stadium, f"availability/{first}.json"), **GZIP).content)
+    builds["section"] = round((time.perf_counter() - began) * 1000)
+    first_view = wire(client, stadium, "overview", "layout")  # the layout is fetched right after the overview
     print(f"50,000 seats, gzip bytes: first view {first_view} = {sum(first_view.values())}; ", end="")
-    print(f"a section's availability (30% taken): {section}; built in {time.perf_counter() - began:.2f} s")
+    print(f"a section's availability (30% taken): {section}; cold builds (ms, incl. request): {builds}")
     assert sum(first_view.values()) <= 100_000
     assert sum(first_view.values()) + section <= 100_000  # and the first section picked too
     assert first_view["overview"] < 500
