@@ -13,6 +13,10 @@
   var root = $("seatmap"), seatsEl = $("sm-seats"), navEl = $("sm-sections"), statusEl = $("sm-status");
   var chosenEl = $("sm-chosen"), errorEl = $("sm-error"), form = $("hold-form"), holdButton = $("sm-hold");
   var POLL_MS = 15000;
+  // Each gated request renews the buyer's place inside the waiting room: a page left open must not
+  // keep it for ever, so polling stops after IDLE_MS without a key, click or touch (and resumes on one).
+  var IDLE_MS = 120000;
+  var lastActive = Date.now();
   var STATES = ["held", "sold", "blocked"];
 
   var layoutPromise = null;
@@ -361,12 +365,22 @@
     return Promise.all(jobs);
   }
 
+  function idle() { return document.hidden || Date.now() - lastActive > IDLE_MS; }
+
   function poll() {
     window.setTimeout(function () {
-      if (document.hidden) { poll(); return; }
+      if (idle()) { poll(); return; }
       refresh().then(poll, poll);
     }, POLL_MS + Math.random() * 5000);
   }
+
+  ["keydown", "pointerdown", "input"].forEach(function (type) {
+    document.addEventListener(type, function () {
+      var wasIdle = idle();
+      lastActive = Date.now();
+      if (wasIdle) refresh().catch(function () { /* the next poll tries again */ });
+    }, true);
+  });
 
   function ready() { root.setAttribute("data-ready", String(Math.round(window.performance.now()))); }
 
