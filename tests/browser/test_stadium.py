@@ -26,10 +26,12 @@ def open_page(browser):
     blocks fails the test (as in conftest.page)."""
     contexts, blocked = [], []
 
-    def open_page(viewport=DESKTOP, **options):
+    def open_page(viewport=DESKTOP, cpu_slowdown: int = 1, **options):
         context = browser.new_context(viewport=viewport, **options)
         contexts.append(context)
         page = context.new_page()
+        if cpu_slowdown > 1:
+            context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": cpu_slowdown})
         page.set_default_timeout(15000)
         page.on("console", lambda m: "Content Security Policy" in m.text and blocked.append(m.text))
         return page
@@ -73,9 +75,10 @@ def test_a_buyer_holds_two_stadium_seats_with_the_keyboard_on_a_phone(open_page,
     page = open_page(PHONE)
     cold_ms = first_view(page, url)  # the first visitor builds the documents
     warm_ms = first_view(page, url)  # everyone after gets them from Redis (and their browser a 304)
-    other_ms = first_view(open_page(PHONE), url)  # a second buyer on an empty browser cache
-    print(f"first view of 50,000 seats at 390x844: cold {cold_ms} ms, warm {warm_ms} ms, new browser {other_ms} ms")
-    assert warm_ms <= FIRST_VIEW_MS and other_ms <= FIRST_VIEW_MS
+    # New buyers (empty browser caches) on a phone's CPU (Chromium's 4x throttling); the median of three.
+    new_ms = sorted(first_view(open_page(PHONE, cpu_slowdown=4), url) for _ in range(3))
+    print(f"first view of 50,000 seats at 390x844: cold {cold_ms} ms, warm {warm_ms} ms, new buyers 4x CPU {new_ms} ms")
+    assert warm_ms <= FIRST_VIEW_MS and new_ms[1] <= FIRST_VIEW_MS
     expect(page.locator("#sm-pl-" + str(event.sections.get(name="Section 3").id))).to_have_text("4,997 of 5,000 left")
     print("screenshot", shot(page, "stadium-phone-1-overview", full_page=True))
 
