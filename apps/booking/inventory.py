@@ -6,6 +6,7 @@ Keys share the event's hash tag (`inv:{<event_id>}:...`) so they live in one Red
 """
 
 import logging
+import math
 
 from django.db import transaction
 from django_redis import get_redis_connection
@@ -38,18 +39,26 @@ def invalidate_on_commit(event_id: int) -> None:
     transaction.on_commit(lambda: bump(event_id))
 
 
-def cached(event_id: int, name: str, build, ttl_of) -> bytes:
+def cached(event_id: int, name: str, build, ttl_of, *, per_generation: bool = True, stale_for: float = 0) -> bytes:
     """Return the cached bytes for (event, generation, name), or build and store them.
 
     `build()` returns (payload bytes, context); `ttl_of(context)` says for how many seconds
-    the payload stays true (it must end when the earliest hold lapses). After a change only one
-    request rebuilds (single flight); the others meanwhile get the previous payload, at most one
-    rebuild behind, which is fine because the hold itself is the real check. Redis being down
-    means building every time, never an error."""
+    (fractions count: a hold lapses to the millisecond) the payload stays true; it must end when
+    the earliest hold lapses. After a change only one request rebuilds (single flight); the others
+    meanwhile get the previous payload, at most one rebuild behind, which is fine because the hold
+    itself is the real check. Redis being down means building every time, never an error.
+
+    `per_generation=False` is for what seat changes do not touch (the layout): kept for its TTL
+    whatever the generation, so a drop's stream of holds does not rebuild it. `stale_for` keeps the
+    previous payload that much longer than the TTL, for the others while one request rebuilds (a
+    seat grid must not outlive its hold lapse; a layout may, by the seconds a rebuild takes)."""
     try:
         conn = redis()
-        generation = int(conn.get(generation_key(event_id)) or 0)
-        key = fragment_key(event_id, generation, name)
+        if per_generation:
+            generation = int(conn.get(generation_key(event_id)) or 0)
+            key = fragment_key(event_id, generation, name)
+        else:
+            key = f"inv:{{{event_id}}}:{name}"
         hit = conn.get(key)
         if hit is not None:
             return hit
@@ -62,10 +71,11 @@ def cached(event_id: int, name: str, build, ttl_of) -> bytes:
         payload, _ = build()
         return payload
     payload, context = build()
-    ttl = ttl_of(context)
-    if ttl > 0:
+    ttl_ms = math.ceil(ttl_of(context) * 1000)
+    if ttl_ms > 0:
+        keep_ms = ttl_ms + math.ceil(stale_for * 1000)
         try:
-            conn.pipeline(transaction=False).set(key, payload, ex=ttl).set(latest_key, payload, ex=ttl).execute()
+            conn.pipeline(transaction=False).set(key, payload, px=ttl_ms).set(latest_key, payload, px=keep_ms).execute()
         except RedisError:
             pass
     return payload

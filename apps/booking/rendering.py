@@ -1,11 +1,16 @@
-"""The seat grid as HTML, built with plain string joins.
+"""The seat map's bytes, built with plain string joins and compact JSON.
 
-A 1,000-seat grid through the template engine costs ~35 ms; this costs ~2 ms, which matters
-because the grid is rebuilt after every committed seat change while a drop is selling."""
+A 1,000-seat grid through the template engine costs ~35 ms; the HTML grid here (the page for
+browsers without JavaScript) costs ~2 ms, which matters because it is rebuilt after every
+committed seat change while a drop is selling. The JSON documents drawn by static/js/seatmap.js
+say the same in a few hundred bytes: seat numbers as runs ([first, count, first, count, ...])
+per row, and only the seats that are *not* free, so a fresh event's availability is nearly
+empty and a 50,000-seat layout is a few KB once gzipped."""
 
+import json
 from html import escape
 
-from apps.booking.selectors import SeatMap
+from apps.booking.selectors import Availability, SeatLayout, SeatMap
 from apps.booking.templatetags.booking_tags import rupees
 
 
@@ -32,3 +37,51 @@ def seat_grid_html(seat_map: SeatMap) -> str:
         parts.append("</fieldset>")
     parts.append("</div>")
     return "".join(parts)
+
+
+def runs(numbers: list[int]) -> list[int]:
+    """Sorted seat numbers as [first, count, first, count, ...]: a row 1..50 is [1, 50]."""
+    out: list[int] = []
+    for number in numbers:
+        if out and out[-2] + out[-1] == number:
+            out[-1] += 1
+        else:
+            out += [number, 1]
+    return out
+
+
+def _json(document) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def layout_json(layout: SeatLayout) -> bytes:
+    """{"sections": [{"id", "name", "price" (paise), "seats", "rows": [[row, first, count, ...], ...]}],
+    "labels": {"<row>-<number>": label}} (labels only where a seat's label is not "<row>-<number>")."""
+    return _json(
+        {
+            "sections": [
+                {
+                    "id": section.id,
+                    "name": section.name,
+                    "price": section.price_paise,
+                    "seats": section.seats,
+                    "rows": [[row, *runs(numbers)] for row, numbers in section.rows],
+                }
+                for section in layout.sections
+            ],
+            "labels": layout.labels,
+        }
+    )
+
+
+def availability_json(availability: Availability) -> bytes:
+    """{"on_sale", "left" (free seats in scope), "sections": {id: free seats},
+    and per state that is not free ("held", "sold", "blocked"): {row: [first, count, ...]}}."""
+    document = {
+        "on_sale": availability.on_sale,
+        "left": sum(availability.left.values()),
+        "sections": {str(section): free for section, free in availability.left.items()},
+    }
+    for state, rows in sorted(availability.taken.items()):
+        document[state] = {row: runs(numbers) for row, numbers in rows.items()}
+    return _json(document)

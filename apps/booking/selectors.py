@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from apps.booking.models import Booking, BookingIntent, Event, Seat
@@ -18,6 +18,11 @@ def events_listed(now: datetime | None = None) -> list[Event]:
 
 def event_by_slug(slug: str) -> Event | None:
     return Event.objects.filter(slug=slug).first()
+
+
+def visible_event(event_id: int) -> Event | None:
+    """The event, unless it is a draft (drafts have no buyer pages)."""
+    return Event.objects.filter(pk=event_id).exclude(status=Event.Status.DRAFT).first()
 
 
 @dataclass
@@ -43,17 +48,18 @@ class SeatMap:
     next_change: datetime | None  # when the earliest live hold lapses
 
 
-def seat_map(event: Event, now: datetime | None = None) -> SeatMap:
-    """The whole inventory of an event in one query, grouped by section and row."""
+def seat_map(event: Event, now: datetime | None = None, *, section_ids: list[int] | None = None) -> SeatMap:
+    """The inventory of an event (or of some of its sections) in one query, grouped by section and row."""
     now = now or timezone.now()
     sections: dict[int, SectionView] = {}
-    for section in event.sections.all():
+    chosen = event.sections.all() if section_ids is None else event.sections.filter(id__in=section_ids)
+    for section in chosen:
         sections[section.id] = SectionView(section.name, section.price_paise)
     available = 0
     total = 0
     next_change = None
     rows = (
-        Seat.objects.filter(event=event)
+        Seat.objects.filter(event=event, section_id__in=list(sections))
         .order_by("section__position", "section_id", "id")
         .values_list("section_id", "row_label", "number", "label", "status", "hold_expires_at")
     )
@@ -71,6 +77,102 @@ def seat_map(event: Event, now: datetime | None = None) -> SeatMap:
             available += 1
             view.available += 1
     return SeatMap(list(sections.values()), available, total, next_change)
+
+
+@dataclass
+class LayoutSection:
+    id: int
+    name: str
+    price_paise: int
+    seats: int = 0
+    rows: list[tuple[str, list[int]]] = field(default_factory=list)  # (row label, seat numbers in order)
+
+
+@dataclass
+class SeatLayout:
+    """Where the seats are: what changes only when seats are added, moved or renamed."""
+
+    sections: list[LayoutSection]
+    labels: dict[str, str]  # "<row>-<number>" -> the seat's label, only where it is something else
+
+    @property
+    def seats(self) -> int:
+        return sum(section.seats for section in self.sections)
+
+
+def seat_layout(event: Event) -> SeatLayout:
+    """The event's sections, their rows and seat numbers: two queries, no seat state.
+
+    Rows keep the order their seats were created in (A, B, ... Z, AA), numbers go up."""
+    sections = {s.id: LayoutSection(s.id, s.name, s.price_paise) for s in event.sections.all()}
+    rows: dict[tuple[int, str], list[int]] = {}
+    labels: dict[str, str] = {}
+    seats = Seat.objects.filter(event=event).order_by("id").values_list("section_id", "row_label", "number", "label")
+    for section_id, row_label, number, label in seats:
+        section = sections.get(section_id)
+        if section is None:  # a seat moved by hand to another event's section: not on this map
+            continue
+        numbers = rows.get((section_id, row_label))
+        if numbers is None:
+            numbers = rows[(section_id, row_label)] = []
+            section.rows.append((row_label, numbers))
+        numbers.append(number)
+        section.seats += 1
+        if label != f"{row_label}-{number}":
+            labels[f"{row_label}-{number}"] = label
+    for numbers in rows.values():
+        numbers.sort()
+    return SeatLayout([s for s in sections.values() if s.seats], labels)
+
+
+@dataclass
+class Availability:
+    """Which seats cannot be taken right now, as (row label, number), by state; free counts per section."""
+
+    on_sale: bool
+    left: dict[int, int]  # section id -> free seats (available, or held by a hold that lapsed)
+    taken: dict[str, dict[str, list[int]]]  # "held" | "sold" | "blocked" -> row label -> numbers
+    next_change: datetime | None  # when the earliest live hold lapses: this answer is true until then
+
+
+def seat_availability(
+    event: Event, now: datetime | None = None, *, section_id: int | None = None, seats: bool = True
+) -> Availability:
+    """Free counts per section (one aggregate query) and, with `seats`, the seats that are not free
+    (one query that reads only those). A free seat costs nothing here, so a fresh event is cheap."""
+    now = now or timezone.now()
+    scope = Seat.objects.filter(event=event)
+    if section_id is not None:
+        scope = scope.filter(section_id=section_id)
+    live_hold = Q(status=Seat.Status.HELD, hold_expires_at__gt=now)
+    free = Q(status=Seat.Status.AVAILABLE) | Q(status=Seat.Status.HELD, hold_expires_at__lte=now)
+    left: dict[int, int] = {}
+    next_change = None
+    counts = (
+        scope.order_by()
+        .values("section_id")
+        .annotate(free=Count("id", filter=free), next=Min("hold_expires_at", filter=live_hold))
+    )
+    for row in counts:
+        left[row["section_id"]] = row["free"]
+        if row["next"] is not None and (next_change is None or row["next"] < next_change):
+            next_change = row["next"]
+    taken: dict[str, dict[str, list[int]]] = {}
+    if seats:
+        not_free = scope.filter(Q(status__in=[Seat.Status.SOLD, Seat.Status.BLOCKED]) | live_hold)
+        for row_label, number, status in not_free.order_by("id").values_list("row_label", "number", "status"):
+            taken.setdefault(status.lower(), {}).setdefault(row_label, []).append(number)
+        for rows in taken.values():
+            for numbers in rows.values():
+                numbers.sort()
+    return Availability(event.is_on_sale(now), left, taken, next_change)
+
+
+def section_ids_of(event: Event, labels: list[str]) -> list[int]:
+    """The sections (in map order) of the seats a buyer chose: the no-JavaScript page shows those."""
+    chosen = [label.strip().upper() for label in labels]
+    ids = set(Seat.objects.filter(event=event, label__in=chosen).values_list("section_id", flat=True))
+    return [s for s in event.sections.values_list("id", flat=True) if s in ids]
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,20 @@
 """Buyer pages. Views parse input, call one service or selector, and render; booking
 errors become HTTP answers in `error_response` only."""
 
-import math
+import time
 from functools import wraps
 from uuid import UUID
 
 import segno
 from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.booking import inventory, links, selectors, services
+from apps.booking import inventory, links, seatmap, selectors, services
 from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
 from apps.booking.forms import HoldForm
 from apps.booking.pages import forget_page, store_page
@@ -71,40 +72,127 @@ def event_detail(request, slug: str):
     return render(request, "booking/event_detail.html", context)
 
 
-def _seat_grid_html(event) -> str:
-    """The seat grid is the heavy part of the page: rendered once per inventory change
-    and served from Redis until the next change or the next hold lapse."""
+def _seat_grid_html(event, section_ids: list[int] | None) -> str:
+    """The seat grid of the page without JavaScript, for some sections or all: rendered once per
+    inventory change and served from Redis until the next change or the next hold lapse."""
 
     def build():
         now = timezone.now()
-        seat_map = selectors.seat_map(event, now)
+        seat_map = selectors.seat_map(event, now, section_ids=section_ids)
         return seat_grid_html(seat_map).encode(), (seat_map, now)
 
     def ttl_of(context):
         seat_map, now = context
         ttl = settings.INVENTORY_CACHE_SECONDS
         if seat_map.next_change is not None:
-            ttl = min(ttl, math.ceil((seat_map.next_change - now).total_seconds()))
+            ttl = min(ttl, (seat_map.next_change - now).total_seconds())
         return ttl
 
-    return inventory.cached(event.id, "seatgrid", build, ttl_of).decode()
+    name = "seatgrid:" + ("all" if section_ids is None else "-".join(map(str, section_ids)))
+    return inventory.cached(event.id, name, build, ttl_of).decode()
 
 
-def _render_seat_map(request, event, *, form=None, error=None, status=200):
+def _sections_to_show(event, sections: list[dict], wanted: str | list[str]) -> list[int] | None:
+    """Which sections the page without JavaScript shows: `?section=<id>`, or `all` (every section
+    of a small venue), or after a refused hold the section of the seats the buyer had chosen.
+    None is all."""
+    if seatmap.shows_all_at_once(sections):
+        return None
+    ids = [s["id"] for s in sections]
+    if isinstance(wanted, list):
+        chosen = selectors.section_ids_of(event, wanted) if wanted else []
+        return [i for i in ids if i in chosen][:1] or ids[:1]
+    if wanted.isdigit() and int(wanted) in ids:
+        return [int(wanted)]
+    if wanted == "all":
+        return ids[:1]  # too many seats for one page: the first section, with links to the others
+    raise Http404("No such section.")
+
+
+def _render_seat_map(request, event, *, section: str = "all", form=None, error=None, status=200):
+    """The seat map for browsers without JavaScript: one section's seats (or all, for a small
+    venue) as checkboxes in the hold form, as before the JavaScript map."""
+    layout = seatmap.layout(event.id)
+    sections = seatmap.sections_of(layout) if layout else []
+    chosen = sorted(set(form.seat_labels)) if form is not None else []
+    shown = _sections_to_show(event, sections, chosen if form is not None else section)
     context = {
         "event": event,
-        "seat_grid": _seat_grid_html(event),
+        "sections": sections,
+        "shown": shown,
+        "all_at_once": seatmap.shows_all_at_once(sections),
+        "seat_grid": _seat_grid_html(event, shown),
         "form": form,
         "error": error,
-        "chosen": sorted(set(form.seat_labels)) if form is not None else [],  # JSON for seats.js
+        "chosen": chosen,  # JSON for seats.js
         "on_sale": event.is_on_sale(),
     }
-    return render(request, "booking/seat_map.html", context, status=status)
+    response = render(request, "booking/seat_map.html", context, status=status)
+    response["Cache-Control"] = seatmap.PRIVATE
+    return response
+
+
+_event_ids: dict[str, tuple[int, float]] = {}
+
+
+def _event_id_or_404(slug: str) -> int:
+    """The id behind a slug, remembered for a minute in this process (a slug's event never changes;
+    its documents are checked when they are built), so a cached document costs no query."""
+    cached = _event_ids.get(slug)
+    now = time.monotonic()
+    if cached and cached[1] > now:
+        return cached[0]
+    event_id = _event_or_404(slug).id
+    if len(_event_ids) > 10_000:
+        _event_ids.clear()
+    _event_ids[slug] = (event_id, now + 60)
+    return event_id
 
 
 @require_GET
 def seat_map(request, slug: str):
-    return _render_seat_map(request, _event_or_404(slug))
+    """The seat page: the shell drawn by seatmap.js, the same bytes for every buyer; with
+    `?section=` the form for browsers without JavaScript."""
+    if "section" in request.GET:
+        return _render_seat_map(request, _event_or_404(slug), section=request.GET["section"])
+    page = seatmap.shell(slug, released=bool(request.GET.get("released")), load_event=lambda: _event_or_404(slug))
+    response = seatmap.answer(request, page, content_type=seatmap.HTML, cache_control=seatmap.PRIVATE)
+    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
+        get_token(request)  # the hold's CSRF token comes from this cookie (seatmap.js), not from the page
+    return response
+
+
+@require_GET
+def seat_layout(request, slug: str):
+    """Sections, rows and seat numbers: nothing about who holds what, so not gated; under the
+    version the shell names it never changes, and any cache may keep it."""
+    document = seatmap.layout(_event_id_or_404(slug))
+    if document is None:
+        raise Http404("No such event.")
+    if request.GET.get("v") == document.version:
+        cache_control = "public, max-age=31536000, immutable"
+    else:
+        cache_control = f"public, max-age={settings.INVENTORY_CACHE_SECONDS}"
+    return seatmap.answer(request, document, content_type=seatmap.JSON, cache_control=cache_control)
+
+
+def _availability(request, slug: str, **which):
+    document = seatmap.availability(_event_id_or_404(slug), **which)
+    if document is None:
+        raise Http404("No such event or section.")
+    return seatmap.answer(request, document, content_type=seatmap.JSON, cache_control=seatmap.PRIVATE)
+
+
+@require_GET
+def seat_overview(request, slug: str):
+    """Free seats per section, for the first view of a large venue."""
+    return _availability(request, slug, seats=False)
+
+
+@require_GET
+def seat_availability(request, slug: str, section_id: int | None = None):
+    """The seats that are not free, of the whole event or of one section."""
+    return _availability(request, slug, section_id=section_id)
 
 
 @require_POST

@@ -34,7 +34,9 @@ from booking_site.middleware import client_ip, service_unavailable, wants_json
 
 logger = logging.getLogger(__name__)
 
-EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/$")
+# Everything under seats/ is gated: the seat page and its availability documents (which seats are
+# free is what admission grants); the event's layout (/events/<slug>/layout.json) is not.
+EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/")
 CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0

@@ -19,24 +19,31 @@ def test_pages_render(client, event):
     assert event.name in client.get("/").content.decode()
     page = client.get(f"/events/{event.slug}/")
     assert page.status_code == 200 and "Choose seats" in page.content.decode()
-    seats = client.get(f"/events/{event.slug}/seats/")
+    seats = client.get(f"/events/{event.slug}/seats/")  # the shell seatmap.js draws the seats in
     body = seats.content.decode()
-    assert seats.status_code == 200
-    assert 'value="A-1"' in body and "<strong>40</strong> of 40 seats available" in body and "₹1,500" in body
+    assert seats.status_code == 200 and "choose your seats" in body and 'id="seatmap-config"' in body
+    # The same seats as a form, for browsers without JavaScript.
+    form = client.get(f"/events/{event.slug}/seats/?section=all").content.decode()
+    assert 'value="A-1"' in form and "<strong>40</strong> of 40 seats available" in form and "₹1,500" in form
     assert client.get("/events/no-such-event/").status_code == 404
+    assert client.get("/events/no-such-event/seats/").status_code == 404
 
 
 def test_seat_map_is_cached_and_invalidated_on_change(
     client, event, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
-    client.get(f"/events/{event.slug}/seats/")  # fills the cache
+    form = f"/events/{event.slug}/seats/?section=all"
+    client.get(form)  # fills the cache
     with django_assert_num_queries(1):  # only the event lookup; the grid comes from Redis
-        client.get(f"/events/{event.slug}/seats/")
+        client.get(form)
     with django_capture_on_commit_callbacks(execute=True):
         services.hold_seats(event=event, seat_labels=["A-1"], **buyer())
-    body = client.get(f"/events/{event.slug}/seats/").content.decode()
+    body = client.get(form).content.decode()
     assert "<strong>39</strong> of 40 seats available" in body
     assert 'value="A-1" aria-label="Seat A-1, held" disabled' in body
+    # ... and the map's availability document, which seatmap.js draws, says the same.
+    availability = client.get(f"/events/{event.slug}/seats/availability.json").json()
+    assert availability["left"] == 39 and availability["held"] == {"A": [1, 1]}
 
 
 def test_hold_redirects_to_checkout_with_countdown(client, event):

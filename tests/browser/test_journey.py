@@ -25,8 +25,10 @@ def hold_two_seats(page, live_server, event, through_queue=False):
     else:
         shot(page, "journey-1-event")
         page.get_by_role("link", name="Choose seats").click()
-    page.check('input[name="seat"][value="A-1"]', force=True)
-    page.check('input[name="seat"][value="A-2"]', force=True)
+    # The map seatmap.js draws: each seat a checkbox by role, named for screen readers.
+    page.get_by_role("checkbox", name="Row A seat 1, ₹1,500, available").click()
+    page.get_by_role("checkbox", name="Row A seat 2, ₹1,500, available").click()
+    expect(page.locator("#sm-chosen")).to_have_text("2 seats: A-1, A-2 · ₹3,000")
     page.fill('input[name="name"]', "Asha Rao")
     page.fill('input[name="email"]', "asha@example.com")
     page.fill('input[name="phone"]', "+91 98765 43210")

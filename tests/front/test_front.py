@@ -2,6 +2,7 @@
 PostgreSQL and Redis: lanes, micro-cache, static files, limits, forged headers and shedding
 (slow clients: tests/security/test_slow_clients.py)."""
 
+import json
 import re
 import subprocess
 import threading
@@ -68,6 +69,44 @@ def test_static_files_are_served_by_nginx_compressed_and_cacheable(lanes):
         assert "server" in css.headers and "gunicorn" not in css.headers["server"].lower()
         br = http.get(f"{lanes.url}/static/js/queue.js", headers={"Accept-Encoding": "br"})
         assert br.headers.get("content-encoding") in ("br", None)  # br where Debian's module is installed
+
+
+def test_the_seat_map_through_the_front_is_small_compressed_and_revalidated(lanes):
+    """A 1,000-seat map as a browser gets it through nginx: the shell and the availability gzipped
+    from Redis with ETags (a 304 when unchanged), the layout cached by nginx, the hold with the
+    CSRF cookie's token; and what it all costs on the wire."""
+    event = make_event(rows=25, seats_per_row=40)
+    gz = {"Accept-Encoding": "gzip"}
+    with client_from("127.0.3.3") as http:
+        shell = http.get(f"{lanes.url}/events/{event.slug}/seats/", headers=gz)
+        assert shell.status_code == 200 and shell.headers["content-encoding"] == "gzip"
+        assert "private" in shell.headers["cache-control"] and shell.headers["etag"]
+        config = json.loads(re.search(r'id="seatmap-config" type="application/json">(.*?)</script>', shell.text).group(1))
+        assets = re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', shell.text)
+        wire = {"shell": shell.num_bytes_downloaded}
+        for path in assets:
+            wire[path.rsplit("/", 1)[-1]] = http.get(lanes.url + path, headers=gz).num_bytes_downloaded
+        layout = http.get(lanes.url + config["layout"], headers=gz)
+        assert "immutable" in layout.headers["cache-control"] and layout.headers["content-encoding"] == "gzip"
+        assert http.get(lanes.url + config["layout"], headers=gz).headers["x-cache"] == "HIT"
+        wire["layout"] = layout.num_bytes_downloaded
+        json_gz = {**gz, "Accept": "application/json"}
+        availability = http.get(lanes.url + config["availability"], headers=json_gz)
+        assert availability.headers["content-encoding"] == "gzip" and availability.json()["left"] == 1000
+        wire["availability"] = availability.num_bytes_downloaded
+        print("1,000 seats through nginx, body bytes on the wire:", wire, sum(wire.values()))
+        assert sum(wire.values()) <= 15_000 and len(assets) == 2
+
+        etag = {"If-None-Match": availability.headers["etag"], **json_gz}
+        assert http.get(lanes.url + config["availability"], headers=etag).status_code == 304
+        held = http.post(
+            lanes.url + config["hold"],
+            data={"seat": ["A-1", "A-2"], "name": "Asha Rao", "email": "asha@example.com", "phone": "+919876543210"},
+            headers={"Accept": "application/json", "X-CSRFToken": http.cookies["csrftoken"], "Referer": lanes.url + "/"},
+        )
+        assert held.status_code == 201, held.text
+        changed = http.get(lanes.url + config["availability"], headers=etag)
+        assert changed.status_code == 200 and changed.json()["held"] == {"A": [1, 2]}
 
 
 def test_new_visitors_from_one_address_are_limited_with_retry_after(lanes):
