@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import seatmap
 from bench.common import (
     HTTP_ERRORS,
     ROOT,
@@ -48,7 +49,6 @@ from bench.common import (
 )
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-FREE_SEAT = re.compile(r'<label class="seat available"><input type="checkbox" name="seat" value="([A-Z]+-\d+)"')
 CHECKOUT_OPTIONS = re.compile(r'<script id="checkout-options" type="application/json">(.*?)</script>', re.S)
 OUT = ROOT / "bench" / "out"
 ARRIVAL_STEPS = ("event page", "queue status")
@@ -192,6 +192,16 @@ async def seat_page(run: Run, http: Http, buyer: Buyer) -> Reply | None:
     return None
 
 
+async def free_seats(run: Run, http: Http, buyer: Buyer) -> list[str] | None:
+    """What the shell's script loads after the page: the layout (immutable, from the front's
+    cache) and the availability document; None when the gate no longer lets the buyer in."""
+    layout = await run.call(http, buyer, "seat layout", "GET", seatmap.layout_path(run.slug))
+    available = await run.call(http, buyer, "seat availability", "GET", seatmap.availability_path(run.slug))
+    if layout.status_code != 200 or available.status_code != 200:
+        return None
+    return seatmap.free_labels(layout.json(), available.json())
+
+
 def choose(rng: random.Random, free: list[str], popular: bool) -> list[str]:
     count = min(len(free), rng.choice([1, 1, 2, 2, 2, 3, 4]))
     if popular:
@@ -225,11 +235,13 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
             if page is None:
                 buyer.outcome = buyer.outcome if buyer.outcome != "pending" else "no seat page"
                 return buyer
-            free = FREE_SEAT.findall(page.text)
+            free = await free_seats(run, http, buyer)
+            if free is None:
+                buyer.outcome = "no seat map"
+                return buyer
             if not free:
                 buyer.outcome = "sold out"
                 return buyer
-            token = CSRF.search(page.text).group(1)
             seats = choose(rng, free, rng.random() < args.popular_share)
             response = await run.call(
                 http,
@@ -242,9 +254,13 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
                     "name": f"Buyer {index}",
                     "email": f"buyer{index}@surge.test",
                     "phone": "+919800000000",
-                    "csrfmiddlewaretoken": token,
                 },
-                headers={"Accept": "application/json", "Referer": run.base + "/"},
+                # As seatmap.js does: the token from the CSRF cookie the shell set, in the header.
+                headers={
+                    "Accept": "application/json",
+                    "Referer": run.base + "/",
+                    "X-CSRFToken": buyer.cookies.get("csrftoken", ""),
+                },
             )
             if response.status_code in (200, 201):
                 held = response.json()
@@ -297,7 +313,7 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
         if result.get("status") == "confirmed":
             await run.call(http, buyer, "ticket page", "GET", result["redirect"])
             buyer.outcome = "confirmed"
-            if run.sold_out_at is None and not FREE_SEAT.search(page.text):
+            if run.sold_out_at is None and not free[len(seats) :]:
                 run.sold_out_at = time.perf_counter() - run.started
         else:
             buyer.outcome = f"verify {result.get('status', verify.status_code)}"
@@ -573,25 +589,22 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
 
         async def whole_buyer(i):
             http = await crowd.http(20_000 + i)
-            page = await http.get(f"/events/{slug}/seats/")
-            token = CSRF.search(page.text).group(1)
+            page = await http.get(seatmap.shell_path(slug))
+            await http.get(seatmap.layout_path(slug))
+            await http.get(seatmap.availability_path(slug))
+            token = page.cookies["csrftoken"]
             return await http.post(
                 f"/events/{slug}/hold/",
-                data={
-                    "seat": seat_label(i),
-                    "name": "W",
-                    "email": f"w{i}@surge.test",
-                    "phone": "+919800000000",
-                    "csrfmiddlewaretoken": token,
-                },
+                data={"seat": seat_label(i), "name": "W", "email": f"w{i}@surge.test", "phone": "+919800000000"},
                 headers={
                     "Accept": "application/json",
-                    "Cookie": f"csrftoken={page.cookies['csrftoken']}",
+                    "Cookie": f"csrftoken={token}",
+                    "X-CSRFToken": token,
                     "Referer": base + "/",
                 },
             )
 
-        return await drive("whole buyer (seat page + hold)", buyers, concurrency, whole_buyer)
+        return await drive("whole buyer (seat map + hold)", buyers, concurrency, whole_buyer)
     finally:
         await crowd.close()
 

@@ -1,0 +1,42 @@
+"""The seat map as the load generator's browsers read it: the shell page, the event's layout and
+its availability (apps/booking/seatmap.py). Pure functions over the two JSON documents, so the
+drop and the hold benchmarks pick seats the way static/js/seatmap.js does."""
+
+
+def shell_path(slug: str) -> str:
+    return f"/events/{slug}/seats/"
+
+
+def layout_path(slug: str) -> str:
+    return f"/events/{slug}/layout.json"
+
+
+def availability_path(slug: str) -> str:
+    return f"/events/{slug}/seats/availability.json"
+
+
+def _numbers(runs: list[int]) -> list[int]:
+    """[first, count, first, count, ...] -> the seat numbers."""
+    numbers: list[int] = []
+    for first, count in zip(runs[::2], runs[1::2], strict=True):
+        numbers.extend(range(first, first + count))
+    return numbers
+
+
+def free_labels(layout: dict, availability: dict) -> list[str]:
+    """The labels of the seats the availability document does not list as held, sold or blocked,
+    in map order."""
+    taken = {
+        (row, number)
+        for state in ("held", "sold", "blocked")
+        for row, runs in availability.get(state, {}).items()
+        for number in _numbers(runs)
+    }
+    labels = layout.get("labels", {})
+    free = []
+    for section in layout["sections"]:
+        for row, *runs in section["rows"]:
+            for number in _numbers(runs):
+                if (row, number) not in taken:
+                    free.append(labels.get(f"{row}-{number}", f"{row}-{number}"))
+    return free
