@@ -69,14 +69,16 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "apps.waitingroom.middleware.LobbyShortcut",
     "apps.booking.middleware.PublicPageShortcut",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # booking_site.hotpaths.X: middleware the hottest buyer URLs (a hold, the seat availability
+    # documents) pass over; everything else runs it as usual.
+    "booking_site.hotpaths.WhiteNoise",
     "booking_site.middleware.DependencyDownMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "booking_site.hotpaths.Common",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.waitingroom.middleware.WaitingRoomGate",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "booking_site.hotpaths.Messages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: it turns a lockout into the 429 page
 ]

@@ -149,3 +149,23 @@ def test_event_page_is_served_from_the_cache(client, event, django_assert_num_qu
     with django_assert_num_queries(0):
         again = client.get(f"/events/{event.slug}/")
     assert again.content == first.content
+
+
+def test_hot_paths_pass_over_the_middleware_they_do_not_need(client, event):
+    """A hold and the availability documents skip messages, CommonMiddleware and WhiteNoise
+    (booking_site.hotpaths), and still get CSRF, the visitor cookie and the gate; other pages
+    keep the whole chain."""
+    shell = client.get(f"/events/{event.slug}/seats/")
+    assert hasattr(shell.wsgi_request, "_messages")  # MessageMiddleware ran
+
+    availability = client.get(f"/events/{event.slug}/seats/availability.json")
+    assert availability.status_code == 200 and not hasattr(availability.wsgi_request, "_messages")
+
+    strict = Client(enforce_csrf_checks=True)
+    refused = strict.post(hold_url(event), {**FORM, "seat": ["A-1"]}, HTTP_ACCEPT="application/json")
+    assert refused.status_code == 403 and not BookingIntent.objects.exists()  # CSRF still checked
+
+    held = client.post(hold_url(event), {**FORM, "seat": ["A-1"]}, HTTP_ACCEPT="application/json")
+    assert held.status_code == 201 and not hasattr(held.wsgi_request, "_messages")
+    assert held.wsgi_request.visitor_id  # the gate read or minted the visitor cookie
+    assert BookingIntent.objects.get().session_ref == held.wsgi_request.visitor_id
