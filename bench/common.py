@@ -283,6 +283,43 @@ def process(name: str, cmd: list[str], env: dict[str, str], logs: Path):
         log.close()
 
 
+@contextmanager
+def front(env: dict[str, str], logs: Path, *, port: int, lobby_port: int, booking_port: int):
+    """The production front on loopback: nginx (scripts/nginx.sh) before the two gunicorn lanes,
+    lobby and booking (sized by env's LOBBY_*/BOOKING_* settings, see gunicorn.conf.py).
+    Yields the front's URL once it answers."""
+    gunicorn = [PY, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
+    lanes = {"LOBBY_PORT": str(lobby_port), "BOOKING_PORT": str(booking_port)}
+    nginx_env = {
+        **env,
+        "SURGE_NGINX_DIR": str(logs / "nginx"),
+        "SURGE_FRONT_LISTEN": f"127.0.0.1:{port}",
+        "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
+        "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
+    }
+    url = f"http://127.0.0.1:{port}"
+    with (
+        process("lobby", gunicorn, {**env, **lanes, "SURGE_LANE": "lobby"}, logs),
+        process("booking", gunicorn, {**env, **lanes, "SURGE_LANE": "booking"}, logs),
+        process("nginx", ["bash", "scripts/nginx.sh", "run"], nginx_env, logs),
+    ):
+        wait_http(f"{url}/healthz")
+        wait_http(f"{url}/readyz")  # the booking lane too
+        yield url
+
+
+def wait_http(url: str, timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not come up")
+
+
 def describe_machine() -> str:
     return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
 

@@ -43,9 +43,11 @@ from bench.common import (
     describe_machine,
     drive,
     ensure_database,
+    front,
     manage,
     process,
     run_load,
+    wait_http,
 )
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -378,17 +380,6 @@ async def sample(run: Run, env: dict[str, str], event_id: int, stop: asyncio.Eve
 # --- The stack ---------------------------------------------------------------------------------------
 
 
-def wait_http(url: str, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
-
-
 def pool_total(args) -> int:
     """The configured ceiling of PostgreSQL connections: every process's pool at its maximum."""
     celery_processes = args.celery_concurrency + 1  # prefork children + the main process (beat is separate)
@@ -418,8 +409,6 @@ def stack(args, logs: Path):
         EMAIL_FILE_PATH=str(logs / "mail"),
         # Behind the front: the client address is nginx's X-Real-IP. Every limit stays on; the
         # buyers come from many loopback addresses instead.
-        LOBBY_PORT=str(lobby_port),
-        BOOKING_PORT=str(booking_port),
         LOBBY_CONCURRENCY=str(args.lobby_workers),
         BOOKING_CONCURRENCY=str(args.workers),
         BOOKING_THREADS=str(args.threads),
@@ -441,17 +430,6 @@ def stack(args, logs: Path):
                 logs,
             )
         )
-        gunicorn = [sys.executable, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
-        stack_.enter_context(process("lobby", gunicorn, {**env, "SURGE_LANE": "lobby"}, logs))
-        stack_.enter_context(process("booking", gunicorn, {**env, "SURGE_LANE": "booking"}, logs))
-        front_env = {
-            **env,
-            "SURGE_NGINX_DIR": str(logs / "nginx"),
-            "SURGE_FRONT_LISTEN": f"127.0.0.1:{front_port}",
-            "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
-            "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
-        }
-        stack_.enter_context(process("nginx", ["bash", "scripts/nginx.sh", "run"], front_env, logs))
         stack_.enter_context(
             process(
                 "worker",
@@ -493,8 +471,7 @@ def stack(args, logs: Path):
             )
         )
         wait_http(f"{emulator}/_emulator/health")
-        wait_http(f"{base}/healthz")
-        wait_http(f"{base}/readyz")
+        stack_.enter_context(front(env, logs, port=front_port, lobby_port=lobby_port, booking_port=booking_port))
         yield env, base, emulator
 
 
@@ -787,10 +764,14 @@ def report(run: Run, buyers, samples, flow_seconds, baseline: Stats, capacity: S
 
 def arrival_figures(run: Run, buyers: list[Buyer], baseline: Stats, page: Stats, poll: Stats) -> dict:
     """The front door's figures (top-level keys, for scripts to check)."""
-    place = Stats("place in line", [b.place_at - b.first_at for b in buyers if b.place_at is not None and b.first_at is not None])
+    place = Stats(
+        "place in line", [b.place_at - b.first_at for b in buyers if b.place_at is not None and b.first_at is not None]
+    )
     to_place = [b.requests_to_place for b in buyers if b.requests_to_place is not None]
     last_arrival = max((b.first_at for b in buyers if b.first_at is not None), default=0.0)
-    during = Stats("holds inside during the burst", [latency for began, latency in run.holds_ok if began <= last_arrival])
+    during = Stats(
+        "holds inside during the burst", [latency for began, latency in run.holds_ok if began <= last_arrival]
+    )
     first_hold = min((began + latency for began, latency in run.holds_ok), default=None)
     return {
         "arrival_timeouts": run.arrival_timeouts,
@@ -967,8 +948,20 @@ def main() -> int:
         from bench.common import trivial_baseline
 
         lobby_slug = f"lobby-{stamp}"
-        manage("create_event", "--slug", lobby_slug, "--rows", "1", "--seats-per-row", "10", "--price", "100000",
-               "--capacity", "1", env=env)
+        manage(
+            "create_event",
+            "--slug",
+            lobby_slug,
+            "--rows",
+            "1",
+            "--seats-per-row",
+            "10",
+            "--price",
+            "100000",
+            "--capacity",
+            "1",
+            env=env,
+        )
         baseline = run_load(trivial_baseline(base, 3000, 32))
         arrival_page, arrival_poll = run_load(arrival_path_phase(base, lobby_slug, 3000, 32))
         capacity = run_load(capacity_phase(base, capacity_slug, min(args.buyers, 1000), 32))

@@ -25,6 +25,9 @@ class Command(BaseCommand):
         parser.add_argument("--rows", type=int, required=True)
         parser.add_argument("--seats-per-row", type=int, required=True)
         parser.add_argument("--price", type=int, required=True, help="price of a seat in paise")
+        parser.add_argument(
+            "--sections", type=int, default=1, help="split the rows into this many sections (a stadium's blocks)"
+        )
         parser.add_argument("--starts-at", help="ISO datetime; default a month from now")
         parser.add_argument("--sale-opens-at", help="ISO datetime; default now")
         parser.add_argument("--max-per-buyer", type=int)
@@ -32,6 +35,15 @@ class Command(BaseCommand):
         parser.add_argument("--no-waiting-room", action="store_true", help="turn the waiting room off for this event")
         parser.add_argument("--capacity", type=int, help="waiting room: buyers inside at once")
         parser.add_argument("--rate", type=int, help="waiting room: buyers let in per minute")
+
+    @staticmethod
+    def tiers(opts) -> list[tuple[str, int, int]]:
+        """(name, rows, price) of each section: the rows shared out as evenly as they go, one price."""
+        sections = max(1, min(opts["sections"], opts["rows"]))
+        if sections == 1:
+            return [("Standard", opts["rows"], opts["price"])]
+        share, extra = divmod(opts["rows"], sections)
+        return [(f"Section {n + 1}", share + (n < extra), opts["price"]) for n in range(sections)]
 
     def handle(self, *args, **opts):
         def when(text, default):
@@ -54,7 +66,7 @@ class Command(BaseCommand):
                 hold_minutes=opts["hold_minutes"],
             )
             count = services.generate_seat_grid(
-                event=event, seats_per_row=opts["seats_per_row"], tiers=[("Standard", opts["rows"], opts["price"])]
+                event=event, seats_per_row=opts["seats_per_row"], tiers=self.tiers(opts)
             )
         except BookingError as error:
             raise CommandError(error.message) from None
