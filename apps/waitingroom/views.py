@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from apps.waitingroom import selectors, services, tokens
 from apps.waitingroom.contract import StatusState
 from apps.waitingroom.errors import RateLimited
+from apps.waitingroom.presentation import Status
 from booking_site.middleware import client_ip, service_unavailable
 from booking_site.prebuilt import Prebuilt, prebuild, respond
 
@@ -68,7 +69,7 @@ def _finish(response, *, event, visitor: str, new_visitor: bool, admitted: bool)
     return response
 
 
-def _panel_context(event, status: services.Status | None = None) -> dict:
+def _panel_context(event, status: Status | None = None) -> dict:
     return {
         "event": event,
         "status_url": reverse("waitingroom:status", args=[event.slug]),

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from apps.waitingroom import queue, services, tokens
+from apps.waitingroom import presentation, queue, services, tokens
 from apps.waitingroom.contract import RoomKeys
 from tests.factories import make_event
 from tests.waitingroom.conftest import open_room
@@ -33,7 +33,7 @@ def test_status_json_shape_eta_and_jittered_polls():
     assert (body["state"], body["position"], body["ahead"]) == ("waiting", 5, 4)
     assert body["eta_seconds"] == 4 * 60 // body["admitted_per_minute"]  # from the measured rate (1 in the last minute)
     assert len({b["poll_after_ms"] for b in bodies}) > 5  # jitter spreads the polls
-    assert all(1500 <= b["poll_after_ms"] <= services.MAX_POLL_MS * 1.25 for b in bodies)
+    assert all(1500 <= b["poll_after_ms"] <= presentation.MAX_POLL_MS * 1.25 for b in bodies)
 
 
 def test_waiting_page_works_without_javascript():
