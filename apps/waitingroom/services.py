@@ -199,7 +199,7 @@ def open_prequeue(*, event_id: int, seed: str) -> list[str] | None:
 def refresh_inventory_state(*, event_id: int) -> InventoryState:
     """Tell the line whether seats are left (InventoryState)."""
     counts = inventory_counts(event_id)
-    if counts.sold_out:  # the booking core's sold_out: nothing free and no hold that could come back
+    if counts.all_gone:
         inv = InventoryState.FINAL
     elif counts.available == 0:
         inv = InventoryState.SOLD_OUT
