@@ -182,8 +182,9 @@ class InventoryCounts:
     sold: int
 
     @property
-    def sold_out(self) -> bool:
-        """Nothing free and nothing that could come back."""
+    def all_gone(self) -> bool:
+        """Nothing free and no live hold that could come back: sold out for good (with live holds,
+        a seat may still come free)."""
         return self.available == 0 and self.held == 0
 
 

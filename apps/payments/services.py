@@ -9,6 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
@@ -32,7 +33,13 @@ OPEN_STATUSES = [Payment.Status.CREATED, Payment.Status.ATTEMPTED, Payment.Statu
 class Settlement:
     """What became of a successful payment."""
 
-    outcome: str  # "confirmed", "refunded", "pending" or "rejected" (does not match the order)
+    class Outcome(StrEnum):
+        CONFIRMED = "confirmed"  # the booking is made
+        REFUNDED = "refunded"  # the money goes back
+        PENDING = "pending"  # not settled yet (not captured, or Razorpay not reachable)
+        REJECTED = "rejected"  # the payment does not match the order, and there is no money of ours to return
+
+    outcome: Outcome
     booking: Booking | None = None
 
 
@@ -145,8 +152,8 @@ def _reject_mismatch(
         _request_refund(
             payment=payment, payment_id=payment_id, amount_paise=amount, reason="the payment did not match the order"
         )
-        return Settlement("refunded")
-    return Settlement("rejected")
+        return Settlement(Settlement.Outcome.REFUNDED)
+    return Settlement(Settlement.Outcome.REJECTED)
 
 
 # --- Success paths ----------------------------------------------------------------------
@@ -165,14 +172,14 @@ def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signatur
         remote = gateway.fetch_payment(payment_id)
     except gateway.GatewayUnavailable:
         # Unchecked, so nothing changes; the webhook or reconciliation (which asks about our order) finishes it.
-        return Settlement("pending")
+        return Settlement(Settlement.Outcome.PENDING)
     except gateway.GatewayRejected:
         remote = None
     settlement = _reject_mismatch(
         payment=payment, payment_id=payment_id, remote=remote, reported=None, source=CaptureMismatch.Source.CHECKOUT
     )
     if settlement is not None:
-        if settlement.outcome == "rejected":
+        if settlement.outcome == Settlement.Outcome.REJECTED:
             raise SignatureInvalid()
         return settlement
     if remote.get("status") in ("authorized", *PAID_STATUSES):
@@ -202,7 +209,7 @@ def settle_remote_payment(
         return record_capture(order_id=payment.order_id, payment_id=payment_id, remote=remote, source=source)
     if status == "failed":
         record_failure(order_id=payment.order_id, payment_id=payment_id, reason=remote.get("error_reason") or "")
-    return Settlement("pending")
+    return Settlement(Settlement.Outcome.PENDING)
 
 
 def record_capture(
@@ -228,11 +235,12 @@ def record_capture(
     if rejected is not None:
         return rejected
     if remote.get("status") not in PAID_STATUSES:
-        return Settlement("pending")  # not captured (yet): reconciliation captures an authorized payment
+        # Not captured (yet): reconciliation captures an authorized payment.
+        return Settlement(Settlement.Outcome.PENDING)
     if payment.payment_id and payment.payment_id != payment_id and payment.status == Payment.Status.CAPTURED:
         # A second captured payment on one order (a buyer retried after a timeout): return it.
         _refund_in_full(payment=payment, payment_id=payment_id, reason="duplicate payment for one order")
-        return Settlement("refunded")
+        return Settlement(Settlement.Outcome.REFUNDED)
     Payment.objects.filter(pk=payment.pk).exclude(status__in=[Payment.Status.CAPTURED, Payment.Status.REFUNDED]).update(
         status=Payment.Status.CAPTURED, payment_id=payment_id, captured_at=now, error_reason=""
     )
@@ -240,12 +248,12 @@ def record_capture(
         booking, _ = booking_services.confirm_intent(intent_id=payment.intent_id)
     except SeatsUnavailable:
         _refund_in_full(payment=payment, payment_id=payment_id, reason="seats were sold while the payment was late")
-        return Settlement("refunded")
+        return Settlement(Settlement.Outcome.REFUNDED)
     except HoldExpired:
         # The intent already ended as refunded: make sure the refund exists (idempotent).
         _refund_in_full(payment=payment, payment_id=payment_id, reason="order closed before payment")
-        return Settlement("refunded")
-    return Settlement("confirmed", booking)
+        return Settlement(Settlement.Outcome.REFUNDED)
+    return Settlement(Settlement.Outcome.CONFIRMED, booking)
 
 
 def record_authorization(*, order_id: str, payment_id: str, reported: dict | None = None) -> str:
@@ -481,7 +489,7 @@ def reconcile_payment(*, payment_id: int) -> str:
     settled = [p for p in remote_payments if p.get("status") in ("captured", "authorized", "refunded")]
     if settled:
         # The first success wins the ticket; any other is refunded by record_capture.
-        outcome = "pending"
+        outcome = Settlement.Outcome.PENDING
         for remote in sorted(settled, key=lambda p: p.get("created_at", 0)):
             outcome = settle_remote_payment(payment=payment, remote=remote).outcome
         return outcome

@@ -107,10 +107,10 @@ def verify(request, intent_id: UUID):
     except SignatureInvalid as error:
         return JsonResponse({"status": "invalid", "detail": error.message}, status=400)
     except (gateway.GatewayUnavailable, gateway.GatewayRejected):
-        settlement = services.Settlement("pending")
+        settlement = services.Settlement(services.Settlement.Outcome.PENDING)
     except BookingError as error:
         return error_response(request, error)
-    if settlement.outcome == "confirmed":
+    if settlement.outcome == services.Settlement.Outcome.CONFIRMED:
         target = links.ticket_path(settlement.booking.reference)
     else:
         target = reverse("payments:checkout", args=[intent_id])

@@ -29,6 +29,7 @@ from django.urls import reverse
 from redis.exceptions import RedisError
 
 from apps.waitingroom import queue, services, tokens
+from apps.waitingroom.contract import RoomKeys, RoomMode, Verdict
 from apps.waitingroom.errors import RateLimited
 from booking_site.middleware import client_ip, service_unavailable, wants_json
 
@@ -83,10 +84,10 @@ class WaitingRoomGate:
         if event_id is None:
             return self.get_response(request)  # no such event (or not mirrored yet): the view answers
         verdict, expires = self._check(request, event_id, visitor)
-        if verdict == "gated":
+        if verdict == Verdict.GATED:
             return self._to_queue(request, slug)
         if page == "hold" and request.method == "POST":
-            if verdict == "pass":
+            if verdict == Verdict.PASS:
                 try:
                     services.check_limit(kind="hold", event_id=event_id, visitor_id=visitor, ip=client_ip(request))
                 except RateLimited as error:
@@ -102,8 +103,8 @@ class WaitingRoomGate:
             return self.get_response(request)  # not made through the gate, or the holder
         event_id = owner[0]
         verdict, expires = self._check(request, event_id, visitor)
-        if verdict == "gated":
-            slug = queue.client().hget(queue.key(event_id, "cfg"), "slug")
+        if verdict == Verdict.GATED:
+            slug = queue.client().hget(RoomKeys.of(event_id).cfg, "slug")
             return self._to_queue(request, (slug or b"").decode())
         response = self.get_response(request)
         self._renew(response, event_id, visitor, expires)
@@ -111,16 +112,16 @@ class WaitingRoomGate:
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _check(self, request, event_id: int, visitor: str) -> tuple[str, int | None]:
-        """('open' | 'pass' | 'gated', token expiry). One Redis round trip."""
+    def _check(self, request, event_id: int, visitor: str) -> tuple[Verdict, int | None]:
+        """(Verdict OPEN, PASS or GATED; token expiry). One Redis round trip."""
         expires = tokens.verify(
             request.COOKIES.get(tokens.cookie_name(event_id), ""), event_id=event_id, visitor_id=visitor
         )
         verdict, mode = queue.gate(queue.client(), event_id, visitor if expires else "", services.now_ms())
         if mode:
             self.last_mode[event_id] = (mode, time.monotonic())
-        if verdict == "unknown":
-            verdict = "open"  # mirrored within a second by the admit task; the view decides
+        if verdict == Verdict.UNKNOWN:
+            verdict = Verdict.OPEN  # mirrored within a second by the admit task; the view decides
         return verdict, expires
 
     def _event_id(self, slug: str) -> int | None:
@@ -193,7 +194,7 @@ class WaitingRoomGate:
             known = self.last_mode.get(cached[0]) if cached else None
             if known and time.monotonic() - known[1] < LAST_KNOWN_TTL:
                 mode = known[0]
-        if mode == "off":
+        if mode == RoomMode.OFF:
             return self.get_response(request)
         return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
 

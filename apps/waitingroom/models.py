@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.waitingroom.contract import RoomMode
+
 
 def default_capacity() -> int:
     return settings.WAITING_ROOM_DEFAULT_CAPACITY
@@ -29,13 +31,8 @@ def new_seed() -> str:
 
 
 class WaitingRoomConfig(models.Model):
-    class Mode(models.TextChoices):
-        OFF = "off", "Off"
-        ALWAYS = "always", "Always on"
-        AT_SALE_OPEN = "at_sale_open", "On from the sale opening"
-
     event = models.OneToOneField("booking.Event", on_delete=models.CASCADE, related_name="waiting_room")
-    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ALWAYS)
+    mode = models.CharField(max_length=16, choices=RoomMode.choices, default=RoomMode.ALWAYS)
     capacity = models.PositiveIntegerField(default=default_capacity, help_text="How many buyers may be inside at once.")
     rate_per_minute = models.PositiveIntegerField(
         default=default_rate, help_text="New buyers let in per minute, at most."
@@ -56,7 +53,7 @@ class WaitingRoomConfig(models.Model):
     class Meta:
         verbose_name = "waiting room"
         constraints = [
-            models.CheckConstraint(name="wr_mode_valid", condition=Q(mode__in=["off", "always", "at_sale_open"])),
+            models.CheckConstraint(name="wr_mode_valid", condition=Q(mode__in=RoomMode.values)),
             models.CheckConstraint(name="wr_capacity_positive", condition=Q(capacity__gte=1)),
             models.CheckConstraint(name="wr_rate_positive", condition=Q(rate_per_minute__gte=1)),
             models.CheckConstraint(name="wr_session_positive", condition=Q(session_minutes__gte=1)),

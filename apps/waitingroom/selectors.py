@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
 from apps.waitingroom import queue
+from apps.waitingroom.contract import RATE_WINDOW_MS, InventoryState, RoomKeys
 from apps.waitingroom.models import WaitingRoomConfig
 
 
@@ -23,7 +24,7 @@ def room_event(slug: str) -> RoomEvent | None:
     conn = queue.client()
     event_id = conn.get(queue.slug_key(slug))
     if event_id is not None:
-        name, real_slug = conn.hmget(queue.key(int(event_id), "cfg"), "name", "slug")
+        name, real_slug = conn.hmget(RoomKeys.of(int(event_id)).cfg, "name", "slug")
         if name is not None and real_slug is not None and real_slug.decode() == slug:
             return RoomEvent(int(event_id), slug, name.decode())
     event = Event.objects.filter(slug=slug).exclude(status=Event.Status.DRAFT).first()
@@ -45,19 +46,20 @@ class LiveFigures:
     holds: int
     seats_sold: int
     seats_available: int
-    inventory_state: str
+    inventory_state: InventoryState
 
 
 def live_figures(config: WaitingRoomConfig) -> LiveFigures:
     """What ops watch during a drop: the line from Redis, the seats from the database."""
     event_id = config.event_id
+    keys = RoomKeys.of(event_id)
     now = int(time.time() * 1000)
     pipe = queue.client().pipeline(transaction=False)
-    pipe.zcard(queue.key(event_id, "line"))
-    pipe.zcard(queue.key(event_id, "early"))
-    pipe.zcount(queue.key(event_id, "inside"), now, "+inf")
-    pipe.zcount(queue.key(event_id, "admitted"), now - 60000, "+inf")
-    pipe.hget(queue.key(event_id, "state"), "inv")
+    pipe.zcard(keys.line)
+    pipe.zcard(keys.early)
+    pipe.zcount(keys.inside, now, "+inf")
+    pipe.zcount(keys.admitted, now - RATE_WINDOW_MS, "+inf")
+    pipe.hget(keys.state, "inv")
     waiting, early, inside, per_minute, inv = pipe.execute()
     per_second = (per_minute or config.rate_per_minute) / 60
     counts = inventory_counts(event_id)
@@ -70,5 +72,5 @@ def live_figures(config: WaitingRoomConfig) -> LiveFigures:
         holds=counts.held,
         seats_sold=counts.sold,
         seats_available=counts.available,
-        inventory_state=(inv or b"ok").decode(),
+        inventory_state=InventoryState(inv.decode()) if inv else InventoryState.OK,
     )

@@ -8,9 +8,7 @@ by the admit task every second, which heals a Redis that lost its data)."""
 import json
 import logging
 import math
-import random
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -20,8 +18,10 @@ from redis.exceptions import RedisError
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
 from apps.waitingroom import prequeue, queue
+from apps.waitingroom.contract import ADMIT_LOCK_MS, YES, InventoryState, RoomKeys, RoomMode, Where, flag
 from apps.waitingroom.errors import RateLimited
 from apps.waitingroom.models import WaitingRoomConfig
+from apps.waitingroom.presentation import Status, status_from
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def ensure_config(*, event: Event) -> WaitingRoomConfig:
 def update_config(
     *,
     event: Event,
-    mode: str | None = None,
+    mode: RoomMode | None = None,
     capacity: int | None = None,
     rate_per_minute: int | None = None,
     session_minutes: int | None = None,
@@ -79,23 +79,24 @@ def update_config(
 def mirror_config(*, config: WaitingRoomConfig) -> None:
     """Write the settings and the event facts the gate needs into Redis (idempotent)."""
     event = config.event
-    fields = {
+    fields = {  # RoomKeys.CFG_FIELDS
         "mode": config.mode,
         "capacity": config.capacity,
         "rate": config.rate_per_minute,
         "session_s": config.session_minutes * 60,
         "grace_s": config.grace_seconds,
-        "paused": int(config.paused),
-        "closed": int(config.closed),
+        "paused": flag(config.paused),
+        "closed": flag(config.closed),
         "opens_ms": int(event.sale_opens_at.timestamp() * 1000),
         "slug": event.slug,
         "name": event.name,
         "seed_hash": prequeue.seed_hash(config.seed),
     }
+    keys = RoomKeys.of(event.id)
     try:
         pipe = queue.client().pipeline(transaction=False)
-        pipe.hset(queue.key(event.id, "cfg"), mapping=fields)
-        pipe.set(queue.key(event.id, "seed"), config.seed)
+        pipe.hset(keys.cfg, mapping=fields)
+        pipe.set(keys.seed, config.seed)
         pipe.set(queue.slug_key(event.slug), event.id)
         pipe.execute()
     except RedisError:
@@ -104,18 +105,17 @@ def mirror_config(*, config: WaitingRoomConfig) -> None:
 
 def flush_line(*, event_id: int) -> None:
     """Empty the line (everyone waiting loses the place; those inside stay)."""
-    conn = queue.client()
-    conn.delete(*(queue.key(event_id, n) for n in ("line", "early", "seen", "first")))
+    queue.client().delete(*RoomKeys.of(event_id).keys(RoomKeys.WAITING))
 
 
 # --- Visitors ---------------------------------------------------------------------------
 
 
 def _limits(kind: str, event_id: int, visitor_id: str, ip: str) -> list[tuple[str, int, int]]:
-    limits = settings.WAITING_ROOM_RATE_LIMITS
+    limits, keys = settings.WAITING_ROOM_RATE_LIMITS, RoomKeys.of(event_id)
     return [
-        (queue.bucket_key(event_id, kind, "ip", ip), *limits[f"{kind}_per_ip"]),
-        (queue.bucket_key(event_id, kind, "v", visitor_id), *limits[f"{kind}_per_visitor"]),
+        (keys.bucket(kind, "ip", ip), *limits[f"{kind}_per_ip"]),
+        (keys.bucket(kind, "v", visitor_id), *limits[f"{kind}_per_visitor"]),
     ]
 
 
@@ -126,37 +126,6 @@ def check_limit(*, kind: str, event_id: int, visitor_id: str, ip: str, conn=None
         raise RateLimited(math.ceil(wait_ms / 1000))
 
 
-@dataclass
-class Status:
-    state: str  # waiting, admitted, paused, sold_out, closed (or open: no room)
-    position: int | None
-    ahead: int | None
-    eta_seconds: int | None
-    poll_after_ms: int
-    waiting: int
-    admitted_per_minute: int
-    progress: float
-    prequeue: bool = False
-    opens_in_seconds: int | None = None
-    seed_hash: str = ""
-    seed: str = ""
-    ticket: str = ""
-    may_reopen: bool = False
-    arrival: int | None = None  # where the visitor stands in the arrival order (what fairness is judged by)
-    admitted_at: int | None = None  # epoch ms of admission, when admitted
-
-    def as_json(self) -> dict:
-        return dict(self.__dict__)
-
-
-MAX_POLL_MS = 45_000
-
-
-def _jitter(ms: float) -> int:
-    """Spread the polls so that a page opened by 10,000 people at once does not poll in step."""
-    return int(ms * random.uniform(0.75, 1.25))
-
-
 def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = None) -> Status:
     """The waiting page's poll: admit (single-flight), heartbeat, and where the visitor stands.
     A visitor who lost the place (or never had one) joins again, at the end."""
@@ -165,64 +134,14 @@ def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = 
     limits = settings.WAITING_ROOM_RATE_LIMITS
     join = queue.JoinLimits(ip=ip, per_ip=limits["join_per_ip"], per_visitor=limits["join_per_visitor"])
     raw = queue.status(conn, event_id, visitor_id, at_ms, join=join)  # the one round trip of a poll
-    if raw.where == "limited":
+    if raw.where == Where.LIMITED:
         raise RateLimited(math.ceil(raw.retry_after_ms / 1000))
-    cfg = raw.cfg
-    if raw.early and at_ms >= int(cfg.get("opens_ms", 0) or 0) and raw.state.get("shuffled") != "1":
+    if raw.early and at_ms >= int(raw.cfg.get("opens_ms", 0) or 0) and raw.state.get("shuffled") != YES:
         # Beat may be down: the first poll after the opening shuffles (once, atomically).
-        seed = conn.get(queue.key(event_id, "seed"))
+        seed = conn.get(RoomKeys.of(event_id).seed)
         if seed and open_prequeue(event_id=event_id, seed=_s(seed)) is not None:
             raw = queue.status(conn, event_id, visitor_id, at_ms)
-    return _status_from(raw, conn=conn, event_id=event_id, visitor_id=visitor_id, at_ms=at_ms)
-
-
-def _status_from(raw: queue.RawStatus, *, conn, event_id: int, visitor_id: str, at_ms: int) -> Status:
-    cfg, inv = raw.cfg, raw.state.get("inv", "ok")
-    rate = int(cfg.get("rate", 0) or 0)
-    measured = raw.admitted_last_minute
-    opens_ms = int(cfg.get("opens_ms", 0) or 0)
-    before_opening = at_ms < opens_ms
-    common = {
-        "waiting": raw.line + raw.early,
-        "admitted_per_minute": measured,
-        "seed_hash": cfg.get("seed_hash", ""),
-        "ticket": prequeue.ticket(visitor_id),
-        "arrival": raw.arrival or None,
-    }
-    if raw.seed:
-        common["seed"] = raw.seed
-
-    def status(state: str, poll_ms: float, **extra) -> Status:
-        fields = {"position": None, "ahead": None, "eta_seconds": None, "progress": 0.0, **common, **extra}
-        return Status(state=state, poll_after_ms=_jitter(poll_ms) if poll_ms else 0, **fields)
-
-    mode = cfg.get("mode", "off")
-    if mode == "off" or (mode == "at_sale_open" and before_opening):
-        return status("open", 0)
-    if raw.where == "inside":
-        return status("admitted", 0, progress=1.0, admitted_at=raw.admitted_at or None)
-    if cfg.get("closed") == "1":
-        return status("closed", 60_000)
-    if inv in ("sold_out", "final"):
-        return status("sold_out", 30_000, may_reopen=inv == "sold_out")
-    if raw.where == "early":
-        opens_in = max(0, math.ceil((opens_ms - at_ms) / 1000))
-        return status("waiting", min(15_000, max(2_000, opens_in * 250)), prequeue=True, opens_in_seconds=opens_in)
-    if raw.where != "line":
-        return status("waiting", 5_000)
-    ahead = raw.position - 1
-    per_second = (measured or rate) / 60
-    eta = math.ceil(ahead / per_second) if per_second > 0 else None
-    # Share of the way done since joining; the last step (getting in) completes it.
-    progress = (raw.ahead_at_join - ahead) / (raw.ahead_at_join + 1)
-    fields = {"position": raw.position, "ahead": ahead, "eta_seconds": eta, "progress": round(max(0.0, progress), 3)}
-    if cfg.get("paused") == "1":
-        return status("paused", 10_000, **{**fields, "eta_seconds": None})
-    # Far back in a long line, poll rarely: 5,000 people polling every 15 s alone are ~330 req/s,
-    # most of a small server. Polls stay well inside the no-show grace period.
-    grace_ms = int(cfg.get("grace_s", 120) or 120) * 1000
-    poll_ms = min(MAX_POLL_MS, grace_ms / 3, max(2_000, (eta or 0) * 1000 / 4))
-    return status("waiting", poll_ms, **fields)
+    return status_from(raw, visitor_id=visitor_id, at_ms=at_ms)
 
 
 def _s(value) -> str:
@@ -242,7 +161,7 @@ def record_hold(*, event_id: int, visitor_id: str, intent_id: str) -> None:
     pin_ms = settings.WAITING_ROOM_HOLD_PIN_SECONDS * 1000
     pipe = conn.pipeline(transaction=False)
     pipe.set(queue.intent_key(intent_id), f"{event_id}|{visitor_id}", ex=settings.WAITING_ROOM_HOLD_PIN_SECONDS + 3600)
-    pipe.zadd(queue.key(event_id, "inside"), {visitor_id: now_ms() + pin_ms}, xx=True, gt=True)
+    pipe.zadd(RoomKeys.of(event_id).inside, {visitor_id: now_ms() + pin_ms}, xx=True, gt=True)
     pipe.execute()
 
 
@@ -254,7 +173,7 @@ def admit_visitors(*, event_id: int, at_ms: int | None = None, single_flight: bo
     an admit ran for this event within the last second (returns None)."""
     conn = queue.client()
     at_ms = at_ms or now_ms()
-    if single_flight and not conn.set(queue.key(event_id, "lock"), "1", nx=True, px=1000):
+    if single_flight and not conn.set(RoomKeys.of(event_id).lock, YES, nx=True, px=ADMIT_LOCK_MS):
         return None
     return queue.admit(conn, event_id, at_ms)
 
@@ -263,26 +182,30 @@ def open_prequeue(*, event_id: int, seed: str) -> list[str] | None:
     """At the opening, put the early arrivals in line in the seed's order (once). Returns
     the tickets in their new order, or None when there was nothing to do."""
     conn = queue.client()
-    state_key = queue.key(event_id, "state")
-    if conn.hget(state_key, "shuffled") == b"1":
+    keys = RoomKeys.of(event_id)
+    if _s(conn.hget(keys.state, "shuffled")) == YES:
         return None
-    arrivals = [_s(v) for v in conn.zrange(queue.key(event_id, "early"), 0, -1)]  # arrival order
+    arrivals = [_s(v) for v in conn.zrange(keys.early, 0, -1)]  # arrival order
     by_ticket = {prequeue.ticket(v): v for v in arrivals}
     tickets = [prequeue.ticket(v) for v in arrivals]
     order = prequeue.shuffled(seed, tickets)
     if queue.open_prequeue(conn, event_id, [by_ticket[t] for t in order]) < 0:
         return None
-    conn.set(queue.key(event_id, "audit"), json.dumps({"arrivals": tickets, "order": order}))
+    conn.set(keys.audit, json.dumps({"arrivals": tickets, "order": order}))
     logger.info("event %s: pre-queue of %d opened", event_id, len(order))
     return order
 
 
-def refresh_inventory_state(*, event_id: int) -> str:
-    """Tell the line whether seats are left: ok, sold_out (none free, holds may come back)
-    or final (all gone: the line closes)."""
+def refresh_inventory_state(*, event_id: int) -> InventoryState:
+    """Tell the line whether seats are left (InventoryState)."""
     counts = inventory_counts(event_id)
-    inv = "final" if counts.sold_out else "sold_out" if counts.available == 0 else "ok"
-    queue.client().hset(queue.key(event_id, "state"), "inv", inv)
+    if counts.all_gone:
+        inv = InventoryState.FINAL
+    elif counts.available == 0:
+        inv = InventoryState.SOLD_OUT
+    else:
+        inv = InventoryState.OK
+    queue.client().hset(RoomKeys.of(event_id).state, "inv", inv)
     return inv
 
 
@@ -296,7 +219,7 @@ def admit_all() -> int:
     )
     for config in configs:
         mirror_config(config=config)
-        if config.mode == WaitingRoomConfig.Mode.OFF:
+        if config.mode == RoomMode.OFF:
             continue
         event = config.event
         try:

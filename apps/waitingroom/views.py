@@ -14,18 +14,21 @@ from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
 from apps.waitingroom import selectors, services, tokens
+from apps.waitingroom.contract import StatusState
 from apps.waitingroom.errors import RateLimited
+from apps.waitingroom.presentation import Status
 from booking_site.middleware import client_ip, service_unavailable
 from booking_site.prebuilt import Prebuilt, prebuild, respond
 
 MESSAGES = {
-    "waiting": "You are in line. Keep this page open: it moves on by itself when it is your turn.",
-    "admitted": "It is your turn! Taking you to the seat map…",
-    "paused": "Admission is paused for a moment. You keep your place.",
-    "sold_out": "Sold out: every seat is taken.",
-    "closed": "The line for this event is closed.",
-    "open": "No waiting needed. Taking you to the seat map…",
+    StatusState.WAITING: "You are in line. Keep this page open: it moves on by itself when it is your turn.",
+    StatusState.ADMITTED: "It is your turn! Taking you to the seat map…",
+    StatusState.PAUSED: "Admission is paused for a moment. You keep your place.",
+    StatusState.SOLD_OUT: "Sold out: every seat is taken.",
+    StatusState.CLOSED: "The line for this event is closed.",
+    StatusState.OPEN: "No waiting needed. Taking you to the seat map…",
 }
+ONWARD = (StatusState.ADMITTED, StatusState.OPEN)  # the visitor goes on to the seat map
 
 _events: dict[str, tuple[selectors.RoomEvent, float]] = {}
 _pages: dict[str, tuple[Prebuilt, float]] = {}
@@ -66,7 +69,7 @@ def _finish(response, *, event, visitor: str, new_visitor: bool, admitted: bool)
     return response
 
 
-def _panel_context(event, status: services.Status | None = None) -> dict:
+def _panel_context(event, status: Status | None = None) -> dict:
     return {
         "event": event,
         "status_url": reverse("waitingroom:status", args=[event.slug]),
@@ -110,7 +113,7 @@ def queue_place(request, slug: str):
         response = render(request, "waitingroom/too_many.html", {"message": error.message}, status=429)
         response["Retry-After"] = str(error.retry_after)
         return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=False)
-    if status.state in ("admitted", "open"):
+    if status.state in ONWARD:
         response = HttpResponseRedirect(next_url)
     else:
         context = {
@@ -121,7 +124,9 @@ def queue_place(request, slug: str):
             "poll_ms": status.poll_after_ms,
         }
         response = render(request, "waitingroom/place.html", context)
-    return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == "admitted")
+    return _finish(
+        response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == StatusState.ADMITTED
+    )
 
 
 @never_cache
@@ -149,7 +154,7 @@ def status_response(request, slug: str):
         return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
     body = status.as_json()
     body["message"] = MESSAGES[status.state]
-    if status.state in ("admitted", "open"):
+    if status.state in ONWARD:
         body["next"] = _next_url(request, event)
     response = JsonResponse(body)
     response["X-Content-Type-Options"] = "nosniff"
@@ -157,4 +162,6 @@ def status_response(request, slug: str):
     # the pages' policy for the hottest response of a drop.
     response["Content-Security-Policy"] = JSON_POLICY
     response["Content-Length"] = str(len(response.content))  # no CommonMiddleware on the shortcut
-    return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == "admitted")
+    return _finish(
+        response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=status.state == StatusState.ADMITTED
+    )

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from apps.booking.models import Booking, BookingIntent, Seat
 from apps.payments.models import Payment
 from apps.waitingroom import queue
+from apps.waitingroom.contract import RoomKeys
 from tests.browser.conftest import shot
 from tests.factories import make_event
 from tests.waitingroom.conftest import open_room
@@ -57,7 +58,7 @@ def test_buyer_pays_in_the_modal_and_gets_a_ticket(page, live_server, gateway_ur
     assert set(Seat.objects.filter(event=event, label__in=["A-1", "A-2"]).values_list("status", flat=True)) == {"SOLD"}
     assert Payment.objects.get().status == Payment.Status.CAPTURED
     # The finished booking gave the buyer's waiting-room slot back at once.
-    assert queue.client().zcard(queue.key(event.id, "inside")) == 0
+    assert queue.client().zcard(RoomKeys.of(event.id).inside) == 0
 
 
 def test_failed_payment_lets_the_buyer_retry(page, live_server, gateway_url):

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from apps.waitingroom import queue
+from apps.waitingroom.contract import RoomKeys
 from tests.factories import make_event
 from tests.processes import front_stack
 from tests.waitingroom.conftest import open_room
@@ -42,7 +43,7 @@ def test_arrival_is_two_requests_and_a_reload_or_second_tab_keeps_the_place(lane
         reload = tab.get(f"{lanes.url}/events/{event.slug}/")
         again = join(tab, lanes.url, event.slug).json()  # the reload's poll, or a second tab's
         assert reload.status_code == 200 and again["position"] == 1 and again["arrival"] == first["arrival"]
-    assert queue.client().zcard(queue.key(event.id, "line")) == 1
+    assert queue.client().zcard(RoomKeys.of(event.id).line) == 1
 
 
 def test_public_pages_are_micro_cached_with_cdn_headers(lanes):
@@ -122,7 +123,7 @@ def test_new_visitors_from_one_address_are_limited_with_retry_after(lanes):
                 retry_after.add(response.headers.get("retry-after"))
     assert codes.count(200) >= 5 and codes.count(429) >= 30, codes
     assert None not in retry_after and all(int(v) >= 1 for v in retry_after)
-    assert queue.client().zcard(queue.key(event.id, "line")) == codes.count(200) - 1  # one went inside
+    assert queue.client().zcard(RoomKeys.of(event.id).line) == codes.count(200) - 1  # one went inside
 
 
 def test_a_forged_forwarded_for_neither_bypasses_limits_nor_changes_the_join_record(lanes):
@@ -137,7 +138,7 @@ def test_a_forged_forwarded_for_neither_bypasses_limits_nor_changes_the_join_rec
                 f"{lanes.url}/queue/{event.slug}/status", headers={"Accept": "application/json", **forged}
             ).status_code)
     assert codes.count(429) >= 30, codes  # the same bucket as without the headers
-    who = {v.decode() for v in queue.client().hvals(queue.key(event.id, "who"))}
+    who = {v.decode() for v in queue.client().hvals(RoomKeys.of(event.id).who)}
     assert who == {"127.0.5.1"}  # the audit records the real address
 
 

@@ -4,6 +4,7 @@ import time
 import pytest
 
 from apps.waitingroom import queue, services
+from apps.waitingroom.contract import RoomKeys
 
 _ids = itertools.count(900_001)
 
@@ -24,7 +25,7 @@ def set_room(event_id: int, **fields) -> None:
         "seed_hash": "",
     }
     cfg.update(fields)
-    queue.client().hset(queue.key(event_id, "cfg"), mapping=cfg)
+    queue.client().hset(RoomKeys.of(event_id).cfg, mapping=cfg)
 
 
 def open_room(event, **changes):

@@ -6,6 +6,7 @@ from django.core.management import call_command
 
 from apps.booking.models import Event
 from apps.waitingroom import queue, services
+from apps.waitingroom.contract import RoomKeys
 from apps.waitingroom.models import WaitingRoomConfig
 from tests.factories import make_event
 from tests.waitingroom.conftest import open_room
@@ -43,7 +44,7 @@ def test_change_form_applies_capacity_and_rate_live(ops, django_capture_on_commi
             {"mode": "always", "capacity": 7, "rate_per_minute": 42, "session_minutes": 5, "grace_seconds": 90},
         )
     assert response.status_code == 302
-    cfg = queue.client().hgetall(queue.key(event.id, "cfg"))
+    cfg = queue.client().hgetall(RoomKeys.of(event.id).cfg)
     assert (cfg[b"capacity"], cfg[b"rate"], cfg[b"session_s"], cfg[b"grace_s"]) == (b"7", b"42", b"300", b"90")
 
 
@@ -66,7 +67,7 @@ def test_pause_close_and_flush(ops, django_capture_on_commit_callbacks):
 
     assert b"Everyone waiting loses" in ops.post(url, {"action": "flush_line", "_selected_action": [config.pk]}).content
     ops.post(url, {"action": "flush_line", "_selected_action": [config.pk], "confirm": "yes"})
-    assert queue.client().zcard(queue.key(event.id, "line")) == 0
+    assert queue.client().zcard(RoomKeys.of(event.id).line) == 0
 
 
 def test_new_events_get_the_default_mode(settings, django_capture_on_commit_callbacks):
@@ -74,7 +75,7 @@ def test_new_events_get_the_default_mode(settings, django_capture_on_commit_call
     with django_capture_on_commit_callbacks(execute=True):
         event = make_event()
     assert event.waiting_room.mode == "always"
-    assert queue.client().hget(queue.key(event.id, "cfg"), "mode") == b"always"
+    assert queue.client().hget(RoomKeys.of(event.id).cfg, "mode") == b"always"
     assert int(queue.client().get(queue.slug_key(event.slug))) == event.id
 
 

@@ -10,6 +10,7 @@ import redis
 from django.conf import settings
 
 from apps.waitingroom import queue
+from apps.waitingroom.contract import YES, RoomKeys
 from tests.waitingroom.conftest import set_room
 
 # The psycopg pool keeps a thread; the children never touch it.
@@ -38,14 +39,14 @@ def test_eight_processes_admitting_never_exceed_capacity(conn):
     now = int(time.time() * 1000)
     pipe = conn.pipeline(transaction=False)
     for i in range(3000):
-        queue.SCRIPTS.join(keys=queue.event_keys(EVENT), args=[f"v{i:05d}", now, "1"], client=pipe)
+        queue.SCRIPTS.join(keys=RoomKeys.of(EVENT).queue_keys, args=[f"v{i:05d}", now, YES], client=pipe)
     pipe.execute()
 
     samples, stop = [], threading.Event()
 
     def sample():
         while not stop.is_set():
-            samples.append(conn.zcard(queue.key(EVENT, "inside")))
+            samples.append(conn.zcard(RoomKeys.of(EVENT).inside))
 
     sampler = threading.Thread(target=sample)
     ctx = multiprocessing.get_context("fork")
@@ -68,7 +69,7 @@ def test_eight_processes_admitting_never_exceed_capacity(conn):
     assert len(admitted) > CAPACITY * 5  # the churn really exercised it
     # Whoever was admitted came from the head of the line: exactly the first N in arrival order.
     assert sorted(admitted) == [f"v{i:05d}" for i in range(len(admitted))]
-    assert conn.zcard(queue.key(EVENT, "inside")) <= CAPACITY
+    assert conn.zcard(RoomKeys.of(EVENT).inside) <= CAPACITY
 
 
 def _naive_admit_loop(rounds: int, start, out):
@@ -78,11 +79,11 @@ def _naive_admit_loop(rounds: int, start, out):
     start.wait()  # all eight race from the same instant
     peak = 0
     for i in range(rounds):
-        inside = conn.zcard(queue.key(EVENT, "inside"))
+        inside = conn.zcard(RoomKeys.of(EVENT).inside)
         if inside < CAPACITY:
             time.sleep(0.002)  # widen the window, as a busy server would
-            conn.zadd(queue.key(EVENT, "inside"), {f"n{i}-{random.random()}": time.time() * 1000 + 60_000})
-        peak = max(peak, conn.zcard(queue.key(EVENT, "inside")))
+            conn.zadd(RoomKeys.of(EVENT).inside, {f"n{i}-{random.random()}": time.time() * 1000 + 60_000})
+        peak = max(peak, conn.zcard(RoomKeys.of(EVENT).inside))
     out.put(peak)
 
 

@@ -13,6 +13,7 @@ from django.test import Client, RequestFactory
 
 from apps.booking import services as booking_services
 from apps.waitingroom import queue, services, tokens
+from apps.waitingroom.contract import RoomKeys
 from apps.waitingroom.middleware import WaitingRoomGate
 from tests.factories import buyer, make_event
 from tests.waitingroom.conftest import open_room
@@ -143,7 +144,7 @@ def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_
     assert response.status_code == 303
     checkout = response["Location"]
     intent_id = checkout.strip("/").split("/")[-1]
-    lease = queue.client().zscore(queue.key(room.id, "inside"), visitor)
+    lease = queue.client().zscore(RoomKeys.of(room.id).inside, visitor)
     assert lease > services.now_ms() + 15 * 60 * 1000  # holding seats keeps the session alive
     assert passed_the_gate(client.get(checkout))  # the holder (what the page then does is not ours)
     stranger = Client()
@@ -152,7 +153,7 @@ def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_
 
     with django_capture_on_commit_callbacks(execute=True):
         booking_services.release_intent(intent_id=intent_id)
-    assert queue.client().zscore(queue.key(room.id, "inside"), visitor) is None  # slot freed at once
+    assert queue.client().zscore(RoomKeys.of(room.id).inside, visitor) is None  # slot freed at once
     assert client.get(seats).status_code == 302
 
 
@@ -177,7 +178,7 @@ def test_join_is_rate_limited_per_ip_but_refreshing_is_free(room, settings):
     codes = [Client().get(f"/queue/{room.slug}/status").status_code for _ in range(5)]  # 5 new visitors, one IP
     assert codes == [200, 200, 200, 429, 429]
     same = Client()
-    first = queue.client().zrange(queue.key(room.id, "line"), 0, 0)[0].decode()
+    first = queue.client().zrange(RoomKeys.of(room.id).line, 0, 0)[0].decode()
     same.cookies[tokens.VISITOR_COOKIE] = tokens.visitor_cookie_value(first)
     assert same.get(f"/queue/{room.slug}/status").status_code == 200  # an existing place is never limited
 

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from apps.waitingroom import prequeue, queue, services
+from apps.waitingroom.contract import RoomKeys
 from tests.factories import make_event
 from tests.waitingroom.conftest import open_room
 
@@ -29,7 +30,7 @@ def _opening(conn, opens_in_seconds=60, early=40, late=5):
     late_visitors = [f"late-{i}" for i in range(late)]
     for i, visitor in enumerate(late_visitors):
         queue.join(conn, event.id, visitor, opens_ms + 1000 + i)
-    line = [v.decode() for v in conn.zrange(queue.key(event.id, "line"), 0, -1)]
+    line = [v.decode() for v in conn.zrange(RoomKeys.of(event.id).line, 0, -1)]
     return event, config, order, early_visitors, late_visitors, line, opens_ms
 
 
@@ -52,7 +53,7 @@ def test_seed_is_revealed_after_opening_and_the_audit_command_reproduces_the_ord
     assert prequeue.seed_hash(status.seed) == status.seed_hash  # the published hash matches
 
     # Anyone with the published arrival list and the seed:
-    record = json.loads(conn.get(queue.key(event.id, "audit")))
+    record = json.loads(conn.get(RoomKeys.of(event.id).audit))
     assert record["arrivals"] == [prequeue.ticket(v) for v in early]  # arrival order
     arrivals = tmp_path / "arrivals.txt"
     arrivals.write_text("\n".join(record["arrivals"]) + "\n")
@@ -72,6 +73,6 @@ def test_first_poll_after_opening_shuffles_when_beat_is_down(conn):
     for i in range(5):
         queue.join(conn, event.id, f"e{i}", opens_ms - 10_000)
     status = services.poll_status(event_id=event.id, visitor_id="e3", ip="1.1.1.1", at_ms=opens_ms + 100)
-    assert conn.hget(queue.key(event.id, "state"), "shuffled") == b"1"
+    assert conn.hget(RoomKeys.of(event.id).state, "shuffled") == b"1"
     assert status.state in ("waiting", "admitted")
-    assert conn.zcard(queue.key(event.id, "line")) + conn.zcard(queue.key(event.id, "inside")) == 5
+    assert conn.zcard(RoomKeys.of(event.id).line) + conn.zcard(RoomKeys.of(event.id).inside) == 5

@@ -5,6 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from apps.waitingroom import queue
+from apps.waitingroom.contract import LATE_OFFSET, YES, RoomKeys
 from tests.waitingroom.conftest import set_room
 
 JOIN = queue.JoinLimits(ip="127.0.0.1", per_ip=(10**6, 10**6), per_visitor=(10**6, 10**6))
@@ -36,7 +37,7 @@ def test_thousand_concurrent_joins_are_admitted_exactly_in_join_order(conn, room
 
     admitted = admit_all(conn, room_id, int(time.time() * 1000))
     assert admitted == by_join_order
-    assert conn.zcard(queue.key(room_id, "inside")) == 1000
+    assert conn.zcard(RoomKeys.of(room_id).inside) == 1000
 
 
 def test_refresh_new_tab_and_rejoin_keep_the_place(conn, room_id, t0):
@@ -47,7 +48,7 @@ def test_refresh_new_tab_and_rejoin_keep_the_place(conn, room_id, t0):
     assert {r.position for r in again} == {4}
     polled = queue.status(conn, room_id, "v3", t0 + 2000)  # a poll also admits (v0 goes in)
     assert (polled.position, polled.inside) == (3, 1)
-    assert conn.zcard(queue.key(room_id, "line")) + conn.zcard(queue.key(room_id, "inside")) == 5
+    assert conn.zcard(RoomKeys.of(room_id).line) + conn.zcard(RoomKeys.of(room_id).inside) == 5
 
 
 def test_no_show_past_grace_is_skipped_and_line_keeps_moving(conn, room_id, t0):
@@ -59,7 +60,7 @@ def test_no_show_past_grace_is_skipped_and_line_keeps_moving(conn, room_id, t0):
         for name in ("b", "c"):
             queue.status(conn, room_id, name, t0 + step * 10_000, max_scan=0)  # heartbeat only
     now = t0 + 45_000
-    conn.delete(queue.key(room_id, "lock"))
+    conn.delete(RoomKeys.of(room_id).lock)
     result = queue.admit(conn, room_id, now)
     assert result.admitted == ["b"] and result.skipped == 1
     # a comes back after the grace period: the old place is gone, a new one is at the end.
@@ -85,7 +86,7 @@ def test_events_have_independent_lines_and_limits(conn, t0):
     set_room(quiet, capacity=3, rate=6000)
     pipe = conn.pipeline(transaction=False)
     for i in range(20_000):  # a surge on one event
-        queue.SCRIPTS.join(keys=queue.event_keys(busy), args=[f"b{i}", t0, "1"], client=pipe)
+        queue.SCRIPTS.join(keys=RoomKeys.of(busy).queue_keys, args=[f"b{i}", t0, YES], client=pipe)
     pipe.execute()
     for i in range(4):
         queue.join(conn, quiet, f"q{i}", t0)
@@ -141,6 +142,6 @@ def test_status_reports_arrival_order_and_admission_time(conn, room_id, t0):
     first = queue.status(conn, room_id, "early-bird", t0, join=JOIN)
     second = queue.status(conn, room_id, "late-comer", t0 + 1, join=JOIN)
     assert first.where == "inside" and first.admitted_at == t0  # capacity 1: the first poll admits
-    assert second.where == "line" and second.arrival > queue.LATE_OFFSET
+    assert second.where == "line" and second.arrival > LATE_OFFSET
     third = queue.status(conn, room_id, "later-still", t0 + 2, join=JOIN)
     assert third.arrival == second.arrival + 1

@@ -3,7 +3,8 @@
 import pytest
 
 from apps.booking import services as booking_services
-from apps.waitingroom import queue, services
+from apps.waitingroom import services
+from apps.waitingroom.contract import RoomKeys
 from tests.factories import buyer, make_event
 from tests.waitingroom.conftest import open_room
 
@@ -16,7 +17,7 @@ def poll(event, visitor):
 
 def beat(conn, event):
     """One beat tick (the admit task), without the one-second single-flight getting in the way."""
-    conn.delete(queue.key(event.id, "lock"))
+    conn.delete(RoomKeys.of(event.id).lock)
     services.admit_all()
 
 
@@ -35,7 +36,7 @@ def test_sold_out_is_told_to_everyone_waiting_and_a_released_hold_reopens_admiss
     for visitor in ("w1", "w2", "w3"):
         status = poll(event, visitor)
         assert status.state == "sold_out" and status.may_reopen  # a hold could still come back
-    assert conn.zcard(queue.key(event.id, "inside")) == 0  # nobody let in to an empty seat map
+    assert conn.zcard(RoomKeys.of(event.id).inside) == 0  # nobody let in to an empty seat map
 
     booking_services.release_intent(intent_id=held.id)
     beat(conn, event)
@@ -52,4 +53,4 @@ def test_all_seats_sold_closes_the_line(conn):
     beat(conn, event)
     status = poll(event, "latecomer")
     assert status.state == "sold_out" and not status.may_reopen
-    assert conn.zscore(queue.key(event.id, "line"), "latecomer") is None  # the line is closed to newcomers
+    assert conn.zscore(RoomKeys.of(event.id).line, "latecomer") is None  # the line is closed to newcomers

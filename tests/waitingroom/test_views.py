@@ -7,7 +7,8 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from apps.waitingroom import queue, services, tokens
+from apps.waitingroom import presentation, queue, services, tokens
+from apps.waitingroom.contract import RoomKeys
 from tests.factories import make_event
 from tests.waitingroom.conftest import open_room
 
@@ -32,7 +33,7 @@ def test_status_json_shape_eta_and_jittered_polls():
     assert (body["state"], body["position"], body["ahead"]) == ("waiting", 5, 4)
     assert body["eta_seconds"] == 4 * 60 // body["admitted_per_minute"]  # from the measured rate (1 in the last minute)
     assert len({b["poll_after_ms"] for b in bodies}) > 5  # jitter spreads the polls
-    assert all(1500 <= b["poll_after_ms"] <= services.MAX_POLL_MS * 1.25 for b in bodies)
+    assert all(1500 <= b["poll_after_ms"] <= presentation.MAX_POLL_MS * 1.25 for b in bodies)
 
 
 def test_waiting_page_works_without_javascript():
@@ -47,7 +48,7 @@ def test_waiting_page_works_without_javascript():
     prebuilt = client.get(f"/queue/{event.slug}/").content.decode()  # the JS page sends scriptless browsers here
     assert f'<noscript><meta http-equiv="refresh" content="0; url=/queue/{event.slug}/place">' in prebuilt
     services.leave(event_id=event.id, visitor_ids=["inside"])
-    queue.client().delete(queue.key(event.id, "lock"))
+    queue.client().delete(RoomKeys.of(event.id).lock)
     again = client.get(f"/queue/{event.slug}/place?next=/events/{event.slug}/seats/")  # the meta refresh
     assert again.status_code == 302 and again["Location"] == f"/events/{event.slug}/seats/"
     assert client.get(f"/events/{event.slug}/seats/").status_code == 200
@@ -79,7 +80,7 @@ def test_gated_requests_renew_the_sliding_session():
     open_room(event, session_minutes=2)
     client = visitor_client("v")
     client.get(f"/queue/{event.slug}/place")  # admitted at once
-    inside = queue.key(event.id, "inside")
+    inside = RoomKeys.of(event.id).inside
     queue.client().zadd(inside, {"v": services.now_ms() + 5_000})  # about to lapse
     assert client.get(f"/events/{event.slug}/seats/").status_code == 200
     assert queue.client().zscore(inside, "v") > services.now_ms() + 100_000  # renewed to ~2 min

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.waitingroom import prequeue, queue
+from apps.waitingroom.contract import RoomKeys
 from apps.waitingroom.models import WaitingRoomConfig
 
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             config = WaitingRoomConfig.objects.filter(event__slug=opts["event"]).first()
             if config is None:
                 raise CommandError(f"no waiting room for {opts['event']}")
-            raw = queue.client().get(queue.key(config.event_id, "audit"))
+            raw = queue.client().get(RoomKeys.of(config.event_id).audit)
             if raw is None:
                 raise CommandError("no opening recorded for this event (not opened yet, or nobody came early)")
             record = json.loads(raw)

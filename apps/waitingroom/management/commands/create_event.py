@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from apps.booking import services
 from apps.booking.errors import BookingError
 from apps.waitingroom import services as waitingroom_services
+from apps.waitingroom.contract import RoomMode
 
 
 class Command(BaseCommand):
@@ -73,7 +74,7 @@ class Command(BaseCommand):
         try:
             room = waitingroom_services.update_config(
                 event=event,
-                mode="off" if opts["no_waiting_room"] else None,
+                mode=RoomMode.OFF if opts["no_waiting_room"] else None,
                 capacity=opts["capacity"],
                 rate_per_minute=opts["rate"],
             )

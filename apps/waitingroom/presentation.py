@@ -1,0 +1,99 @@
+"""What a waiting visitor is shown: the page's state, when to poll next, the ETA and the
+progress bar, from one status read (queue.RawStatus). Pure: no Redis, no database; the rules
+of the line itself (who gets in, when) are the scripts' and services.py's."""
+
+import math
+import random
+from dataclasses import dataclass
+
+from apps.waitingroom import prequeue
+from apps.waitingroom.contract import DEFAULT_GRACE_S, YES, InventoryState, RoomMode, StatusState, Where
+from apps.waitingroom.queue import RawStatus
+
+# Polling cadence (ms, before jitter). Far back in a long line, poll rarely: 5,000 people
+# polling every 15 s alone are ~330 req/s, most of a small server.
+MAX_POLL_MS = 45_000
+MIN_POLL_MS = 2_000
+POLL_CLOSED_MS = 60_000
+POLL_SOLD_OUT_MS = 30_000  # holds may come back: look again now and then
+POLL_PAUSED_MS = 10_000
+POLL_NO_PLACE_MS = 5_000  # the next poll joins
+POLL_EARLY_MAX_MS = 15_000  # before the opening: more often as it nears (a quarter of the time left)
+
+
+@dataclass
+class Status:
+    state: StatusState
+    position: int | None
+    ahead: int | None
+    eta_seconds: int | None
+    poll_after_ms: int
+    waiting: int
+    admitted_per_minute: int
+    progress: float
+    prequeue: bool = False
+    opens_in_seconds: int | None = None
+    seed_hash: str = ""
+    seed: str = ""
+    ticket: str = ""
+    may_reopen: bool = False
+    arrival: int | None = None  # where the visitor stands in the arrival order (what fairness is judged by)
+    admitted_at: int | None = None  # epoch ms of admission, when admitted
+
+    def as_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def jitter(ms: float) -> int:
+    """Spread the polls so that a page opened by 10,000 people at once does not poll in step."""
+    return int(ms * random.uniform(0.75, 1.25))
+
+
+def status_from(raw: RawStatus, *, visitor_id: str, at_ms: int) -> Status:
+    """The page's view of one status read."""
+    cfg, inv = raw.cfg, raw.state.get("inv", InventoryState.OK)
+    rate = int(cfg.get("rate", 0) or 0)
+    measured = raw.admitted_last_minute
+    opens_ms = int(cfg.get("opens_ms", 0) or 0)
+    before_opening = at_ms < opens_ms
+    common = {
+        "waiting": raw.line + raw.early,
+        "admitted_per_minute": measured,
+        "seed_hash": cfg.get("seed_hash", ""),
+        "ticket": prequeue.ticket(visitor_id),
+        "arrival": raw.arrival or None,
+    }
+    if raw.seed:
+        common["seed"] = raw.seed
+
+    def status(state: StatusState, poll_ms: float, **extra) -> Status:
+        fields = {"position": None, "ahead": None, "eta_seconds": None, "progress": 0.0, **common, **extra}
+        return Status(state=state, poll_after_ms=jitter(poll_ms) if poll_ms else 0, **fields)
+
+    mode = cfg.get("mode", RoomMode.OFF)
+    if mode == RoomMode.OFF or (mode == RoomMode.AT_SALE_OPEN and before_opening):
+        return status(StatusState.OPEN, 0)
+    if raw.where == Where.INSIDE:
+        return status(StatusState.ADMITTED, 0, progress=1.0, admitted_at=raw.admitted_at or None)
+    if cfg.get("closed") == YES:
+        return status(StatusState.CLOSED, POLL_CLOSED_MS)
+    if inv in (InventoryState.SOLD_OUT, InventoryState.FINAL):
+        return status(StatusState.SOLD_OUT, POLL_SOLD_OUT_MS, may_reopen=inv == InventoryState.SOLD_OUT)
+    if raw.where == Where.EARLY:
+        opens_in = max(0, math.ceil((opens_ms - at_ms) / 1000))
+        poll_ms = min(POLL_EARLY_MAX_MS, max(MIN_POLL_MS, opens_in * 250))
+        return status(StatusState.WAITING, poll_ms, prequeue=True, opens_in_seconds=opens_in)
+    if raw.where != Where.LINE:
+        return status(StatusState.WAITING, POLL_NO_PLACE_MS)
+    ahead = raw.position - 1
+    per_second = (measured or rate) / 60
+    eta = math.ceil(ahead / per_second) if per_second > 0 else None
+    # Share of the way done since joining; the last step (getting in) completes it.
+    progress = (raw.ahead_at_join - ahead) / (raw.ahead_at_join + 1)
+    fields = {"position": raw.position, "ahead": ahead, "eta_seconds": eta, "progress": round(max(0.0, progress), 3)}
+    if cfg.get("paused") == YES:
+        return status(StatusState.PAUSED, POLL_PAUSED_MS, **{**fields, "eta_seconds": None})
+    # Polls stay well inside the no-show grace period, and come more often as the turn nears.
+    grace_ms = int(cfg.get("grace_s", DEFAULT_GRACE_S) or DEFAULT_GRACE_S) * 1000
+    poll_ms = min(MAX_POLL_MS, grace_ms / 3, max(MIN_POLL_MS, (eta or 0) * 1000 / 4))
+    return status(StatusState.WAITING, poll_ms, **fields)
