@@ -281,7 +281,9 @@ def _take_seats_with_orm(
     if taken:
         return _Taking("taken", labels=tuple(sorted(taken)))
 
-    held = _holdings(event_id=event.id, email=intent.buyer_email, owner=owner, network=network, now=now)
+    # SQLite has no network type: there an address counts alone (against its own text, not its /32).
+    counted = network if connection.vendor == "postgresql" else intent.client_ip
+    held = _holdings(event_id=event.id, email=intent.buyer_email, owner=owner, network=counted, now=now)
     seat_ids = {s.id for s in seats}
     for intent_id, ids in held.owner_intents.items():
         if ids == seat_ids:
