@@ -26,6 +26,26 @@ def event(db):
     return make_event()
 
 
+@pytest.fixture
+def hold_variant(monkeypatch):
+    """hold_variant(name, edits): make hold_seats run a copy of booking_hold_seats() with a guard
+    taken out or a pause put in (tests/concurrency/hold_variants.py), for the rest of the test."""
+    from apps.booking import services
+    from tests.concurrency import hold_variants
+
+    made = []
+
+    def install(name: str, edits: list[tuple[str, str, int]]) -> str:
+        function = hold_variants.install(name, edits)
+        made.append(function)
+        monkeypatch.setattr(services, "HOLD_FUNCTION", function)
+        return function
+
+    yield install
+    for function in made:
+        hold_variants.drop(function)
+
+
 EMULATOR_REDIS = os.environ.get("TEST_EMULATOR_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 

@@ -23,6 +23,7 @@ from django.utils.text import slugify
 
 from apps.booking import inventory
 from apps.booking.errors import (
+    BookingError,
     HoldCapReached,
     HoldExpired,
     IntentNotFound,
@@ -157,26 +158,6 @@ def _address(client_ip: str | None) -> tuple[str | None, str | None]:
     return str(address), str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-def _lock_holder(*, event_id: int, email: str, owner: str, network: str | None) -> None:
-    """Serialise the holds of one buyer (email), one browser (owner) and one address on one event, so
-    the limits and the double-submit check see each other's results. Only those holds wait. The
-    locks are taken in the order of their keys, in one statement, so two holds never deadlock
-    (PostgreSQL evaluates the volatile lock calls after the sort). Released at commit."""
-    if connection.vendor != "postgresql":
-        return  # SQLite (the newcomer fallback) runs IMMEDIATE transactions: writers are serial already.
-    keys = [f"buyer:{event_id}:{email}"]
-    if owner:
-        keys.append(f"owner:{event_id}:{owner}")
-    if network:
-        keys.append(f"net:{event_id}:{network}")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM "
-            "(SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest(%s::text[]) AS x) AS keys ORDER BY k",
-            [keys],
-        )
-
-
 @dataclass
 class Holdings:
     """What one buyer, browser and address already have on an event (live holds only, and seats bought)."""
@@ -206,7 +187,7 @@ def _holdings_sql(vendor: str) -> str:
 
 
 def _holdings(*, event_id: int, email: str, owner: str, network: str | None, now: datetime) -> Holdings:
-    """Run under `_lock_holder`, on every hold: plain SQL, one round trip."""
+    """The SQLite port's count (step 4 of booking_hold_seats): plain SQL, one round trip."""
     owner_or_none = owner or None  # "" owns nothing: ops' holds never match each other
     params = [email, owner_or_none, network, event_id, BookingIntent.Status.HELD, now, email, owner_or_none]
     params += [network, event_id, email]
@@ -221,6 +202,127 @@ def _holdings(*, event_id: int, email: str, owner: str, network: str | None, now
             held.owner_seats += 1
             held.owner_intents.setdefault(UUID(str(intent_id)), set()).add(seat_id)
     return held
+
+
+@dataclass(frozen=True)
+class _Taking:
+    """What an attempt to take the seats came to: the row booking_hold_seats() returns (or its port's)."""
+
+    outcome: str  # held | repeat | unknown | taken | limit | cap_visitor | cap_address
+    intent_id: UUID | None = None  # held, repeat
+    labels: tuple[str, ...] = ()  # unknown, taken: the seats to name
+    already: int = 0  # limit, cap_*: the seats already counted
+    amount: int = 0  # held: the price in paise
+
+
+# The database function that holds (created by migration 0004). Control tests swap in a copy of it
+# with a guard taken out, to prove their race harness would catch the bug.
+HOLD_FUNCTION = "booking_hold_seats"
+_HOLD_ARGUMENTS = (
+    "%s::bigint, %s::text[], %s::uuid, %s::text, %s::text, %s::text, %s::text, %s::text, %s::inet, %s::text, "
+    "%s::integer, %s::integer, %s::timestamptz, %s::timestamptz, %s::timestamptz"
+)
+
+
+def _take_seats_in_one_statement(
+    *, event: Event, intent: BookingIntent, labels: list[str], network: str | None, now: datetime
+) -> _Taking:
+    """The hold as one statement: `booking_hold_seats()`, a plpgsql function whose source is migration
+    0004 (a change to it is a new migration).
+
+    Why SQL: the ORM hold was five statements and one UPDATE per seat, each a round trip (read the
+    seats, lock, count, insert, update, link), with the buyer's advisory locks and then the seats' row
+    locks held across the waits between them. One call is one round trip, and the locks are held for
+    the function's microseconds. Why a function and not one CTE: the parts of one statement share one snapshot, taken
+    before the advisory lock is granted, so its counts would miss the hold it waited for; each
+    statement inside a plpgsql function reads a fresh snapshot. The steps, rules and their order are
+    the same as `_take_seats_with_orm` (SQLite's port, which runs the same tests)."""
+    params = [
+        event.id,
+        labels,
+        intent.id,
+        intent.buyer_name,
+        intent.buyer_email,
+        intent.buyer_phone,
+        intent.currency,
+        intent.session_ref,
+        intent.client_ip,
+        network,
+        event.max_seats_per_buyer,
+        held_seats_cap_per_ip(event),
+        now,
+        intent.expires_at,
+        intent.created_at,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {HOLD_FUNCTION}({_HOLD_ARGUMENTS})", params)  # noqa: S608 - name is ours
+        outcome, intent_id, taken, already, amount = cursor.fetchone()
+    if outcome == "held":
+        intent.amount_paise = amount
+        intent._state.adding, intent._state.db = False, connection.alias  # the row exists: a saved instance
+    return _Taking(outcome, intent_id, tuple(taken or ()), already or 0, amount or 0)
+
+
+def _take_seats_with_orm(
+    *, event: Event, intent: BookingIntent, labels: list[str], network: str | None, now: datetime
+) -> _Taking:
+    """`booking_hold_seats()` step by step through the ORM, for SQLite only: the newcomer fallback of
+    settings.py, where plpgsql cannot run. SQLite's IMMEDIATE transactions serialise writers, so it
+    takes no locks. Keep its rules in step with the function's: tests/booking/test_hold_fallback.py
+    runs the service tests of holding against this port too."""
+    owner = intent.session_ref
+    seats = list(Seat.objects.filter(event=event, label__in=labels).select_related("section", "intent").order_by("id"))
+    missing = set(labels) - {s.label for s in seats}
+    if missing:
+        return _Taking("unknown", labels=tuple(sorted(missing)))
+    taken = [
+        s.label for s in seats if not s.is_free(now) and not (owner and s.intent and s.intent.session_ref == owner)
+    ]
+    if taken:
+        return _Taking("taken", labels=tuple(sorted(taken)))
+
+    # SQLite has no network type: there an address counts alone (against its own text, not its /32).
+    counted = network if connection.vendor == "postgresql" else intent.client_ip
+    held = _holdings(event_id=event.id, email=intent.buyer_email, owner=owner, network=counted, now=now)
+    seat_ids = {s.id for s in seats}
+    for intent_id, ids in held.owner_intents.items():
+        if ids == seat_ids:
+            return _Taking("repeat", intent_id=intent_id)
+    count, limit = len(seats), event.max_seats_per_buyer
+    if held.email_seats + count > limit:
+        return _Taking("limit", already=held.email_seats)
+    if owner and held.owner_seats + count > limit:
+        return _Taking("cap_visitor", already=held.owner_seats)
+    if network and held.network_seats + count > held_seats_cap_per_ip(event):
+        return _Taking("cap_address", already=held.network_seats)
+
+    intent.amount_paise = sum(s.section.price_paise for s in seats)
+    intent.save(force_insert=True)
+    for seat in seats:  # in id order, as the function locks them
+        won = (
+            Seat.objects.filter(pk=seat.pk, version=seat.version)
+            .filter(_free_q(now))
+            .update(status=Seat.Status.HELD, intent=intent, hold_expires_at=intent.expires_at, version=F("version") + 1)
+        )
+        if not won:  # the caller's refusal rolls the intent back
+            return _Taking("taken", labels=(seat.label,))
+    IntentSeat.objects.bulk_create([IntentSeat(intent=intent, seat=s) for s in seats])
+    return _Taking("held", intent_id=intent.id, amount=intent.amount_paise)
+
+
+def _refusal(taking: _Taking, event: Event) -> BookingError:
+    match taking.outcome:
+        case "unknown":
+            return UnknownSeats(taking.labels)
+        case "taken":
+            return SeatsUnavailable(taking.labels)
+        case "limit":
+            return LimitExceeded(event.max_seats_per_buyer, taking.already)
+        case "cap_visitor":
+            return HoldCapReached(event.max_seats_per_buyer, taking.already, per="visitor")
+        case "cap_address":
+            return HoldCapReached(held_seats_cap_per_ip(event), taking.already, per="address")
+    raise ValueError(f"unexpected hold outcome {taking.outcome!r}")
 
 
 def hold_seats(
@@ -241,14 +343,12 @@ def hold_seats(
     owner returns its hold; the same seats from anyone else are taken, whatever the email. Caps, all
     counted inside the transaction: the per-buyer limit over the email's holds and purchases, and,
     against hoarding, the same limit over the owner's live holds and `held_seats_cap_per_ip` over the
-    live holds from the address's network.
+    live holds from the address's network. On PostgreSQL all of it is one statement
+    (`_take_seats_in_one_statement`).
 
     Raises UnknownSeats, InvalidRequest, NotOnSale, LimitExceeded (HoldCapReached for the caps) or
     SeatsUnavailable (naming the seats that were taken)."""
     now = now or timezone.now()
-    email = buyer_email.strip().lower()
-    owner = owner[:64]
-    address, network = _address(client_ip)
     labels = sorted({label.strip().upper() for label in seat_labels if label.strip()})
     if not labels:
         raise InvalidRequest("Choose at least one seat.")
@@ -257,54 +357,25 @@ def hold_seats(
     if not event.is_on_sale(now):
         raise NotOnSale()
 
-    seats = list(Seat.objects.filter(event=event, label__in=labels).select_related("section", "intent").order_by("id"))
-    missing = set(labels) - {s.label for s in seats}
-    if missing:
-        raise UnknownSeats(missing)
-    # Seats this owner already holds are not "taken": a repeated submit finds its intent below.
-    # Anyone else's hold is taken, even under the same email: a hold is never handed to another browser.
-    taken = [
-        s.label for s in seats if not s.is_free(now) and not (owner and s.intent and s.intent.session_ref == owner)
-    ]
-    if taken:
-        raise SeatsUnavailable(taken)
-
-    seat_ids = {s.id for s in seats}
-    expires_at = now + timedelta(minutes=event.hold_minutes)
+    address, network = _address(client_ip)
+    intent = BookingIntent(
+        event=event,
+        buyer_name=buyer_name.strip(),
+        buyer_email=buyer_email.strip().lower(),
+        buyer_phone=buyer_phone.strip(),
+        amount_paise=0,  # the seats' price, once they are known
+        expires_at=now + timedelta(minutes=event.hold_minutes),
+        session_ref=owner[:64],
+        client_ip=address,
+        created_at=timezone.now(),
+    )
+    take = _take_seats_in_one_statement if connection.vendor == "postgresql" else _take_seats_with_orm
     with transaction.atomic(durable=True):
-        _lock_holder(event_id=event.id, email=email, owner=owner, network=network)
-        held = _holdings(event_id=event.id, email=email, owner=owner, network=network, now=now)
-        for intent_id, ids in held.owner_intents.items():
-            if ids == seat_ids:  # a repeated submit of a hold this browser already has
-                return HoldResult(intent=BookingIntent.objects.get(pk=intent_id), created=False)
-        if held.email_seats + len(seats) > event.max_seats_per_buyer:
-            raise LimitExceeded(event.max_seats_per_buyer, held.email_seats)
-        if owner and held.owner_seats + len(seats) > event.max_seats_per_buyer:
-            raise HoldCapReached(event.max_seats_per_buyer, held.owner_seats, per="visitor")
-        if network and held.network_seats + len(seats) > held_seats_cap_per_ip(event):
-            raise HoldCapReached(held_seats_cap_per_ip(event), held.network_seats, per="address")
-
-        intent = BookingIntent.objects.create(
-            event=event,
-            buyer_name=buyer_name.strip(),
-            buyer_email=email,
-            buyer_phone=buyer_phone.strip(),
-            amount_paise=sum(s.section.price_paise for s in seats),
-            expires_at=expires_at,
-            session_ref=owner,
-            client_ip=address,
-        )
-        # One conditional update per seat, in id order so that concurrent holds never deadlock.
-        for seat in seats:
-            won = (
-                Seat.objects.filter(pk=seat.pk, version=seat.version)
-                .filter(_free_q(now))
-                .update(status=Seat.Status.HELD, intent=intent, hold_expires_at=expires_at, version=F("version") + 1)
-            )
-            if not won:
-                others = Seat.objects.filter(pk__in=seat_ids).exclude(intent=intent)
-                raise SeatsUnavailable({seat.label} | {s.label for s in others if not s.is_free(now)})
-        IntentSeat.objects.bulk_create([IntentSeat(intent=intent, seat=s) for s in seats])
+        taking = take(event=event, intent=intent, labels=labels, network=network, now=now)
+        if taking.outcome == "repeat":  # a repeated submit of a hold this browser already has
+            return HoldResult(intent=BookingIntent.objects.get(pk=taking.intent_id), created=False)
+        if taking.outcome != "held":
+            raise _refusal(taking, event)  # and roll back whatever the attempt wrote
         inventory.invalidate_on_commit(event.id)
         held_event = IntentHeld(intent.id, event.id, intent.session_ref)
         transaction.on_commit(lambda: intent_held.send(sender=BookingIntent, held=held_event))

@@ -34,6 +34,40 @@ def test_hold_takes_all_seats_and_prices_them(event):
     assert intent.expires_at - timezone.now() > timedelta(minutes=event.hold_minutes - 1)
 
 
+def _statements(queries: CaptureQueriesContext) -> list[str]:
+    """What was sent to the database, without transaction control (BEGIN, COMMIT, savepoints)."""
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].lstrip().upper().startswith(control)]
+
+
+def test_a_hold_is_one_statement(event):
+    """On PostgreSQL the whole hold (locks, limits, intent, seats) is one round trip, and so is a refusal."""
+    with CaptureQueriesContext(connection) as queries:
+        result = services.hold_seats(
+            event=event, seat_labels=["A-1", "A-2"], owner="v1", client_ip="192.0.2.1", **buyer()
+        )
+    assert len(_statements(queries)) == 1, _statements(queries)
+    assert "booking_hold_seats(" in _statements(queries)[0]
+    # The intent handed back is the row, built without reading it back.
+    stored = BookingIntent.objects.get(pk=result.intent.id)
+    fields = [
+        "amount_paise",
+        "currency",
+        "status",
+        "expires_at",
+        "session_ref",
+        "client_ip",
+        "buyer_email",
+        "created_at",
+    ]
+    assert {f: getattr(result.intent, f) for f in fields} == {f: getattr(stored, f) for f in fields}
+    assert not result.intent._state.adding and set(stored.seats.values_list("label", flat=True)) == {"A-1", "A-2"}
+
+    with CaptureQueriesContext(connection) as queries, pytest.raises(SeatsUnavailable):
+        services.hold_seats(event=event, seat_labels=["A-2", "A-3"], owner="v2", **buyer(2))
+    assert len(_statements(queries)) == 1, _statements(queries)
+
+
 def test_hold_is_all_or_nothing_and_names_taken_seats(event):
     services.hold_seats(event=event, seat_labels=["A-2"], **buyer(1))
     with pytest.raises(SeatsUnavailable) as caught:

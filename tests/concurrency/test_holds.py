@@ -1,27 +1,48 @@
-"""Holds racing on a real PostgreSQL, from real threads with their own connections."""
+"""Holds racing on a real PostgreSQL, from real threads with their own connections: every hold here
+is the one statement, booking_hold_seats() (the SQLite port is refused)."""
 
 import random
 import time
+from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
 from apps.booking import services
 from apps.booking.errors import HoldCapReached, LimitExceeded, SeatsUnavailable
 from apps.booking.models import BookingIntent, IntentSeat, Seat
 from tests.concurrency.harness import race
+from tests.concurrency.hold_variants import NO_GUARD, pause_before
 from tests.factories import buyer, make_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_fifty_holds_on_one_seat_one_winner():
+@pytest.fixture(autouse=True)
+def one_statement_holds(monkeypatch):
+    """The races must run the one-statement hold: fail if the SQLite port ever stands in for it."""
+    assert connection.vendor == "postgresql"
+
+    def refused(**kwargs):
+        raise AssertionError("the ORM port ran on PostgreSQL")
+
+    monkeypatch.setattr(services, "_take_seats_with_orm", refused)
+
+
+def one_seat_race(count: int):
+    """`count` buyers after seat A-3 of a new event at the same instant: (the event, what each got)."""
     event = make_event(rows=1, seats_per_row=5)
 
     def attempt(i):
         return services.hold_seats(event=event, seat_labels=["A-3"], **buyer(i)).intent.id
 
-    results = race(attempt, 50)
+    return event, race(attempt, count)
+
+
+def test_fifty_holds_on_one_seat_one_winner():
+    event, results = one_seat_race(50)
     winners = [r for r in results if not isinstance(r, Exception)]
     conflicts = [r for r in results if isinstance(r, SeatsUnavailable)]
     assert len(winners) == 1, results
@@ -120,6 +141,36 @@ def test_two_sweepers_at_once_expire_each_intent_once():
     assert sum(results) == 30, results
     assert BookingIntent.objects.filter(status=BookingIntent.Status.EXPIRED).count() == 30
     assert not Seat.objects.filter(event=event).exclude(status=Seat.Status.AVAILABLE).exists()
+
+
+def test_holds_racing_for_a_lapsed_hold_one_wins():
+    """Expired is free at once: nobody swept the lapsed hold, and exactly one of the racers takes it."""
+    event = make_event(rows=1, seats_per_row=4)
+    past = timezone.now() - timedelta(minutes=event.hold_minutes + 1)
+    lapsed = services.hold_seats(event=event, seat_labels=["A-1", "A-2"], now=past, **buyer(99)).intent
+
+    def attempt(i):
+        return services.hold_seats(event=event, seat_labels=["A-2"], **buyer(i)).intent.id
+
+    results = race(attempt, 20)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, Exception)]
+    assert len(winners) == 1 and all(isinstance(r, SeatsUnavailable) for r in losers), results
+    seat = Seat.objects.get(event=event, label="A-2")
+    assert seat.intent_id == winners[0] and seat.version == 2 and seat.hold_expires_at > timezone.now()
+    assert Seat.objects.get(event=event, label="A-1").intent_id == lapsed.id  # still its, lapsed, until swept
+
+
+def test_control_the_race_sells_a_seat_twice_without_the_version_and_free_guard(hold_variant):
+    """Proof the one-seat race bites: against a copy of booking_hold_seats() whose lock and UPDATE
+    take the seat whatever its version and state (a pause after the read lets the racers all read
+    it free), the same race has more than one winner, and the seat is in several live holds."""
+    hold_variant("unguarded", [NO_GUARD, pause_before(5, 0.5)])
+    event, results = one_seat_race(20)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    assert len(winners) > 1, results
+    seat = Seat.objects.get(event=event, label="A-3")
+    assert IntentSeat.objects.filter(seat=seat, intent__status=BookingIntent.Status.HELD).count() == len(winners)
 
 
 def test_control_the_harness_does_reproduce_a_race_without_the_guard():

@@ -5,7 +5,6 @@ made over real HTTP: through the test client with REMOTE_ADDR fixed and a fresh 
 "visitor", and as a race of real threads against a live server (with a control proving the race
 harness finds an unguarded cap)."""
 
-import time
 from datetime import timedelta
 
 import httpx
@@ -21,6 +20,7 @@ from apps.booking.models import BookingIntent, Seat
 from apps.waitingroom import queue, tokens
 from apps.waitingroom import services as room_services
 from tests.concurrency.harness import race
+from tests.concurrency.hold_variants import NO_ADVISORY_LOCK, pause_before
 from tests.factories import buyer, make_event
 from tests.waitingroom.conftest import open_room
 
@@ -219,29 +219,18 @@ def race_for_the_venue(live_server, event, count: int = 20) -> list[int]:
             http.close()
 
 
-@pytest.fixture
-def wide_window(monkeypatch):
-    """Widen the race window: a hold sleeps between counting what is held and holding more."""
-    counted = booking_services._holdings
-
-    def slow(*args, **kwargs):
-        result = counted(*args, **kwargs)
-        time.sleep(0.2)
-        return result
-
-    monkeypatch.setattr(booking_services, "_holdings", slow)
-
-
-def test_twenty_browsers_racing_from_one_address_hold_at_most_the_cap(live_server, wide_window):
+def test_twenty_browsers_racing_from_one_address_hold_at_most_the_cap(live_server, hold_variant):
+    # Widen the race window: each hold sleeps between counting what is held and holding more.
+    hold_variant("wide", [pause_before(5, 0.2)])
     event = venue()
     codes = race_for_the_venue(live_server, event)
     assert sorted(codes) == [201] * 4 + [409] * 16, codes
     assert held_from(event, "127.0.0.1") == live_held(event) == 24
 
 
-def test_control_the_race_breaks_an_unlocked_cap(live_server, wide_window, monkeypatch):
+def test_control_the_race_breaks_an_unlocked_cap(live_server, hold_variant):
     """Proof the race harness bites: with the holder's locks taken away, the same race overshoots."""
-    monkeypatch.setattr(booking_services, "_lock_holder", lambda **kwargs: None)
+    hold_variant("unlocked", [NO_ADVISORY_LOCK, pause_before(5, 0.2)])
     event = venue()
     codes = race_for_the_venue(live_server, event)
     assert codes.count(201) > 4, codes
