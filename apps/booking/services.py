@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import secrets
 import string
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -369,8 +370,11 @@ def hold_seats(
         client_ip=address,
         created_at=timezone.now(),
     )
-    take = _take_seats_in_one_statement if connection.vendor == "postgresql" else _take_seats_with_orm
-    with transaction.atomic(durable=True):
+    one_statement = connection.vendor == "postgresql"
+    take = _take_seats_in_one_statement if one_statement else _take_seats_with_orm
+    # One statement is a transaction of its own (autocommit): no BEGIN and COMMIT round trips, and
+    # the on_commit callbacks below run once it returns. A refusal has written nothing.
+    with nullcontext() if one_statement else transaction.atomic(durable=True):
         taking = take(event=event, intent=intent, labels=labels, network=network, now=now)
         if taking.outcome == "repeat":  # a repeated submit of a hold this browser already has
             return HoldResult(intent=BookingIntent.objects.get(pk=taking.intent_id), created=False)
