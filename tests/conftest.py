@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from apps.booking.selectors import forget_event
 from tests.factories import make_event
 from tests.processes import ROOT, product_env
 
@@ -18,6 +19,7 @@ def clean_redis():
     """Every test starts with an empty Redis database of its own (never the dev one)."""
     assert settings.REDIS_URL.rstrip("/").rsplit("/", 1)[-1] not in ("", "0"), "tests must not use Redis db 0"
     get_redis_connection("default").flushdb()
+    forget_event()  # and the process's memo of events, whose rows the last test rolled back
     yield
 
 

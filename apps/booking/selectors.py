@@ -1,5 +1,7 @@
 """Reads of the booking core. Expiry is a predicate here: a lapsed hold reads as free."""
 
+import copy
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -16,8 +18,33 @@ def events_listed(now: datetime | None = None) -> list[Event]:
     return list(Event.objects.filter(status=Event.Status.ON_SALE, starts_at__gte=now).order_by("starts_at"))
 
 
+EVENT_MEMO_SECONDS = 1.0
+_recent_events: dict[str, tuple[float, Event]] = {}
+
+
 def event_by_slug(slug: str) -> Event | None:
-    return Event.objects.filter(slug=slug).first()
+    """The event as this process read it within the last second. Buyers' hottest URLs (a hold, the
+    seat availability documents) need it on every request, and during a drop a query each was a
+    third of a hold's cost. A change saved elsewhere (ops pausing a sale) reaches every process
+    within the second, and at once the one that saved it (`forget_event`). Never the judge of a
+    seat: the hold's statement is. Each caller gets its own copy."""
+    now = time.monotonic()
+    recent = _recent_events.get(slug)
+    if recent is None or now - recent[0] > EVENT_MEMO_SECONDS:
+        event = Event.objects.filter(slug=slug).first()
+        if event is None:
+            _recent_events.pop(slug, None)
+            return None
+        recent = _recent_events[slug] = (now, event)
+    return copy.copy(recent[1])
+
+
+def forget_event(slug: str | None = None) -> None:
+    """Drop the memo of one event (on save or delete), or of all."""
+    if slug is None:
+        _recent_events.clear()
+    else:
+        _recent_events.pop(slug, None)
 
 
 def visible_event(event_id: int) -> Event | None:
