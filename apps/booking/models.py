@@ -7,6 +7,7 @@ most one booking).
 
 import unicodedata
 import uuid
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -27,12 +28,17 @@ def validate_single_line(value: str) -> None:
         )
 
 
+# The state names live in these enums (module level, so each model's Meta can build its check
+# constraint from them: a class body's names are not visible inside its nested Meta).
+class EventStatus(models.TextChoices):
+    DRAFT = "DRAFT", "Draft"
+    ON_SALE = "ON_SALE", "On sale"
+    CLOSED = "CLOSED", "Sales closed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
 class Event(models.Model):
-    class Status(models.TextChoices):
-        DRAFT = "DRAFT", "Draft"
-        ON_SALE = "ON_SALE", "On sale"
-        CLOSED = "CLOSED", "Sales closed"
-        CANCELLED = "CANCELLED", "Cancelled"
+    Status = EventStatus
 
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200, validators=[validate_single_line])
@@ -57,9 +63,7 @@ class Event(models.Model):
     class Meta:
         ordering = ["starts_at", "id"]
         constraints = [
-            models.CheckConstraint(
-                name="event_status_valid", condition=Q(status__in=["DRAFT", "ON_SALE", "CLOSED", "CANCELLED"])
-            ),
+            models.CheckConstraint(name="event_status_valid", condition=Q(status__in=EventStatus.values)),
             models.CheckConstraint(name="event_max_seats_positive", condition=Q(max_seats_per_buyer__gte=1)),
             models.CheckConstraint(name="event_hold_minutes_positive", condition=Q(hold_minutes__gte=1)),
             # Below the per-buyer limit, one buyer alone could not hold what the event allows.
@@ -103,12 +107,60 @@ class Section(models.Model):
         return f"{self.event.slug}: {self.name}"
 
 
+class SeatStatus(models.TextChoices):
+    AVAILABLE = "AVAILABLE", "Available"
+    HELD = "HELD", "Held"
+    SOLD = "SOLD", "Sold"
+    BLOCKED = "BLOCKED", "Blocked"
+
+
+class SeatQuerySet(models.QuerySet):
+    """The seat predicates at an instant, each spelled once: `free`, `lapsed`, `on_hold`, `taken`.
+
+    Expiry is a predicate, not a job: a HELD seat whose hold ran out (`hold_expires_at <= now`) is
+    free at once, whether or not the sweeper has put it back. The `*_q` forms are the same
+    predicates as Q objects, for aggregates' filters and for combining with other conditions.
+    `Seat.status_at` is their Python twin for rows already read; booking_hold_seats() (migration
+    0004, PostgreSQL) spells `free` in SQL too and must change with it, by a new migration."""
+
+    @staticmethod
+    def lapsed_q(now: datetime) -> Q:
+        """Still marked HELD, but the hold has run out: free, waiting for the sweeper."""
+        return Q(status=SeatStatus.HELD, hold_expires_at__lte=now)
+
+    @staticmethod
+    def free_q(now: datetime) -> Q:
+        """Can be taken: available, or held by a hold that has run out."""
+        return Q(status=SeatStatus.AVAILABLE) | SeatQuerySet.lapsed_q(now)
+
+    @staticmethod
+    def on_hold_q(now: datetime) -> Q:
+        """Held by a hold still running: it may come back when the hold ends."""
+        return Q(status=SeatStatus.HELD, hold_expires_at__gt=now)
+
+    @staticmethod
+    def taken_q(now: datetime) -> Q:
+        """Cannot be taken: sold, blocked or on a running hold (the complement of `free_q`)."""
+        return Q(status__in=[SeatStatus.SOLD, SeatStatus.BLOCKED]) | SeatQuerySet.on_hold_q(now)
+
+    def free(self, now: datetime) -> "SeatQuerySet":
+        return self.filter(self.free_q(now))
+
+    def lapsed(self, now: datetime) -> "SeatQuerySet":
+        return self.filter(self.lapsed_q(now))
+
+    def on_hold(self, now: datetime) -> "SeatQuerySet":
+        return self.filter(self.on_hold_q(now))
+
+    def taken(self, now: datetime) -> "SeatQuerySet":
+        return self.filter(self.taken_q(now))
+
+
 class Seat(models.Model):
-    class Status(models.TextChoices):
-        AVAILABLE = "AVAILABLE", "Available"
-        HELD = "HELD", "Held"
-        SOLD = "SOLD", "Sold"
-        BLOCKED = "BLOCKED", "Blocked"
+    """A seat of an event. Which seats are free at an instant: `SeatQuerySet` (and, for a row
+    already read, `status_at`); booking_hold_seats() in migration 0004 mirrors it in SQL."""
+
+    Status = SeatStatus
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats")
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="seats")
@@ -122,20 +174,22 @@ class Seat(models.Model):
         "BookingIntent", null=True, blank=True, on_delete=models.SET_NULL, related_name="held_seats"
     )
 
+    objects = SeatQuerySet.as_manager()
+
     class Meta:
         ordering = ["event", "id"]
         constraints = [
             models.UniqueConstraint(fields=["event", "label"], name="seat_unique_label_per_event"),
             models.UniqueConstraint(fields=["event", "row_label", "number"], name="seat_unique_position_per_event"),
-            models.CheckConstraint(
-                name="seat_status_valid", condition=Q(status__in=["AVAILABLE", "HELD", "SOLD", "BLOCKED"])
-            ),
+            models.CheckConstraint(name="seat_status_valid", condition=Q(status__in=SeatStatus.values)),
             # A held seat always says until when and for whom.
             models.CheckConstraint(
                 name="seat_held_has_expiry_and_intent",
-                condition=~Q(status="HELD") | (Q(hold_expires_at__isnull=False) & Q(intent__isnull=False)),
+                condition=~Q(status=SeatStatus.HELD) | (Q(hold_expires_at__isnull=False) & Q(intent__isnull=False)),
             ),
-            models.CheckConstraint(name="seat_sold_has_intent", condition=~Q(status="SOLD") | Q(intent__isnull=False)),
+            models.CheckConstraint(
+                name="seat_sold_has_intent", condition=~Q(status=SeatStatus.SOLD) | Q(intent__isnull=False)
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "hold_expires_at"], name="seat_status_expiry_idx"),
@@ -144,24 +198,63 @@ class Seat(models.Model):
     def __str__(self) -> str:
         return f"{self.label} ({self.status})"
 
-    def is_free(self, now) -> bool:
-        """Free means available, or held by a hold that has already expired."""
-        return self.status == self.Status.AVAILABLE or (
-            self.status == self.Status.HELD and self.hold_expires_at is not None and self.hold_expires_at <= now
-        )
+    @staticmethod
+    def status_at(status: str, hold_expires_at: datetime | None, now: datetime) -> str:
+        """The status buyers see at `now`: a hold that has run out reads AVAILABLE. The Python twin
+        of `SeatQuerySet.lapsed_q`, for rows already read."""
+        if status == SeatStatus.HELD and hold_expires_at is not None and hold_expires_at <= now:
+            return SeatStatus.AVAILABLE
+        return status
+
+    def is_free(self, now: datetime) -> bool:
+        """Available, or held by a hold that has already run out (`SeatQuerySet.free_q`)."""
+        return self.status_at(self.status, self.hold_expires_at, now) == SeatStatus.AVAILABLE
+
+
+class IntentStatus(models.TextChoices):
+    HELD = "HELD", "Held"
+    CONFIRMED = "CONFIRMED", "Confirmed"
+    RELEASED = "RELEASED", "Released by buyer or ops"
+    EXPIRED = "EXPIRED", "Expired"
+    REFUNDED = "REFUNDED", "Paid late and refunded"
+
+
+class BookingIntentQuerySet(models.QuerySet):
+    """The intent predicates, each spelled once: `live`, `lapsed`, `payable`.
+
+    A HELD intent past `expires_at` is over for the buyer at once (`lapsed`), before the sweeper
+    marks it EXPIRED. `BookingIntent.is_active` is the Python twin of `live`; booking_hold_seats()
+    (migration 0004) spells `live` in SQL too."""
+
+    # A payment can still become a booking (or be refunded) from these: a late payment of a hold
+    # that expired or was given back still wins its seats if they are free.
+    PAYABLE_STATUSES = (IntentStatus.HELD, IntentStatus.EXPIRED, IntentStatus.RELEASED)
+
+    @staticmethod
+    def live_q(now: datetime) -> Q:
+        """Held and not yet run out: its seats are the buyer's, and it counts against the caps."""
+        return Q(status=IntentStatus.HELD, expires_at__gt=now)
+
+    @staticmethod
+    def lapsed_q(now: datetime) -> Q:
+        """Still HELD, but run out: what the sweeper marks EXPIRED."""
+        return Q(status=IntentStatus.HELD, expires_at__lte=now)
+
+    def live(self, now: datetime) -> "BookingIntentQuerySet":
+        return self.filter(self.live_q(now))
+
+    def lapsed(self, now: datetime) -> "BookingIntentQuerySet":
+        return self.filter(self.lapsed_q(now))
+
+    def payable(self) -> "BookingIntentQuerySet":
+        return self.filter(status__in=self.PAYABLE_STATUSES)
 
 
 class BookingIntent(models.Model):
-    """A buyer's claim on seats while they pay. It ends exactly once."""
+    """A buyer's claim on seats while they pay. It ends exactly once. Live or lapsed at an
+    instant: `BookingIntentQuerySet`."""
 
-    class Status(models.TextChoices):
-        HELD = "HELD", "Held"
-        CONFIRMED = "CONFIRMED", "Confirmed"
-        RELEASED = "RELEASED", "Released by buyer or ops"
-        EXPIRED = "EXPIRED", "Expired"
-        REFUNDED = "REFUNDED", "Paid late and refunded"
-
-    ACTIVE_STATUSES = (Status.HELD,)
+    Status = IntentStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="intents")
@@ -187,12 +280,14 @@ class BookingIntent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
+    objects = BookingIntentQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
                 name="intent_status_valid",
-                condition=Q(status__in=["HELD", "CONFIRMED", "RELEASED", "EXPIRED", "REFUNDED"]),
+                condition=Q(status__in=IntentStatus.values),
             ),
             models.CheckConstraint(name="intent_amount_positive", condition=Q(amount_paise__gte=100)),
         ]
@@ -200,15 +295,20 @@ class BookingIntent(models.Model):
             models.Index(fields=["status", "expires_at"], name="intent_status_expiry_idx"),
             models.Index(fields=["event", "buyer_email", "status"], name="intent_buyer_idx"),
             # The caps count live holds by owner and by address, on every hold.
-            models.Index(fields=["event", "session_ref"], condition=Q(status="HELD"), name="intent_held_owner_idx"),
-            models.Index(fields=["event", "client_ip"], condition=Q(status="HELD"), name="intent_held_ip_idx"),
+            models.Index(
+                fields=["event", "session_ref"], condition=Q(status=IntentStatus.HELD), name="intent_held_owner_idx"
+            ),
+            models.Index(
+                fields=["event", "client_ip"], condition=Q(status=IntentStatus.HELD), name="intent_held_ip_idx"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.buyer_email} {self.status} {self.id}"
 
-    def is_active(self, now=None) -> bool:
-        return self.status == self.Status.HELD and self.expires_at > (now or timezone.now())
+    def is_active(self, now: datetime | None = None) -> bool:
+        """Live (`BookingIntentQuerySet.live_q`), for an intent already read."""
+        return self.status == IntentStatus.HELD and self.expires_at > (now or timezone.now())
 
 
 class IntentSeat(models.Model):

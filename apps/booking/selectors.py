@@ -9,7 +9,7 @@ from uuid import UUID
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from apps.booking.models import Booking, BookingIntent, Event, Seat
+from apps.booking.models import Booking, BookingIntent, Event, Seat, SeatQuerySet
 
 
 def events_listed(now: datetime | None = None) -> list[Event]:
@@ -92,9 +92,8 @@ def seat_map(event: Event, now: datetime | None = None, *, section_ids: list[int
     )
     for section_id, row_label, number, label, status, hold_expires_at in rows:
         total += 1
-        if status == Seat.Status.HELD and hold_expires_at <= now:
-            status = Seat.Status.AVAILABLE
-        elif status == Seat.Status.HELD and (next_change is None or hold_expires_at < next_change):
+        status = Seat.status_at(status, hold_expires_at, now)
+        if status == Seat.Status.HELD and (next_change is None or hold_expires_at < next_change):
             next_change = hold_expires_at
         view = sections[section_id]
         if not view.rows or view.rows[-1][0] != row_label:
@@ -171,14 +170,15 @@ def seat_availability(
     scope = Seat.objects.filter(event=event)
     if section_id is not None:
         scope = scope.filter(section_id=section_id)
-    live_hold = Q(status=Seat.Status.HELD, hold_expires_at__gt=now)
-    free = Q(status=Seat.Status.AVAILABLE) | Q(status=Seat.Status.HELD, hold_expires_at__lte=now)
     left: dict[int, int] = {}
     next_change = None
     counts = (
         scope.order_by()
         .values("section_id")
-        .annotate(free=Count("id", filter=free), next=Min("hold_expires_at", filter=live_hold))
+        .annotate(
+            free=Count("id", filter=SeatQuerySet.free_q(now)),
+            next=Min("hold_expires_at", filter=SeatQuerySet.on_hold_q(now)),
+        )
     )
     for row in counts:
         left[row["section_id"]] = row["free"]
@@ -186,8 +186,7 @@ def seat_availability(
             next_change = row["next"]
     taken: dict[str, dict[str, list[int]]] = {}
     if seats:
-        not_free = scope.filter(Q(status__in=[Seat.Status.SOLD, Seat.Status.BLOCKED]) | live_hold)
-        for row_label, number, status in not_free.order_by("id").values_list("row_label", "number", "status"):
+        for row_label, number, status in scope.taken(now).order_by("id").values_list("row_label", "number", "status"):
             taken.setdefault(status.lower(), {}).setdefault(row_label, []).append(number)
         for rows in taken.values():
             for numbers in rows.values():
@@ -217,10 +216,9 @@ class InventoryCounts:
 
 def inventory_counts(event_id: int, now: datetime | None = None) -> InventoryCounts:
     now = now or timezone.now()
-    free = Q(status=Seat.Status.AVAILABLE) | Q(status=Seat.Status.HELD, hold_expires_at__lte=now)
     counts = Seat.objects.filter(event_id=event_id).aggregate(
-        available=Count("id", filter=free),
-        held=Count("id", filter=Q(status=Seat.Status.HELD, hold_expires_at__gt=now)),
+        available=Count("id", filter=SeatQuerySet.free_q(now)),
+        held=Count("id", filter=SeatQuerySet.on_hold_q(now)),
         sold=Count("id", filter=Q(status=Seat.Status.SOLD)),
     )
     return InventoryCounts(**counts)

@@ -18,7 +18,8 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -34,7 +35,7 @@ from apps.booking.errors import (
     SeatsUnavailable,
     UnknownSeats,
 )
-from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, SeatQuerySet, Section
 from apps.booking.signals import IntentEnding, IntentHeld, intent_ended, intent_held
 
 logger = logging.getLogger(__name__)
@@ -42,11 +43,6 @@ logger = logging.getLogger(__name__)
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the gate
 REFERENCE_LENGTH = 8
 IPV6_NETWORK_PREFIX = 64  # one subscriber's IPv6 network: its addresses share the per-address cap
-
-
-# A seat can be taken when it is available or its hold has run out.
-def _free_q(now: datetime) -> Q:
-    return Q(status=Seat.Status.AVAILABLE) | Q(status=Seat.Status.HELD, hold_expires_at__lte=now)
 
 
 @dataclass(frozen=True)
@@ -169,31 +165,36 @@ class Holdings:
     network_seats: int = 0  # held from the address
 
 
-def _holdings_sql(vendor: str) -> str:
-    """One round trip: live holds matching the email, the owner or the network, and seats bought
-    under the email. SQLite has no network type: there an address counts alone."""
+def _holdings_sql(vendor: str, live_intents: str) -> str:
+    """One round trip: live holds (`live_intents`, the event's, a subquery) matching the email, the
+    owner or the network, and seats bought under the email. SQLite has no network type: there an
+    address counts alone."""
     in_network = "i.client_ip <<= %s::inet" if vendor == "postgresql" else "i.client_ip = %s"
-    intents, links = BookingIntent._meta.db_table, IntentSeat._meta.db_table
-    bookings, booked = Booking._meta.db_table, BookedSeat._meta.db_table
+    links, bookings, booked = IntentSeat._meta.db_table, Booking._meta.db_table, BookedSeat._meta.db_table
     return f"""
         SELECT i.id, s.seat_id, i.buyer_email = %s, COALESCE(i.session_ref = %s, FALSE),
                COALESCE({in_network}, FALSE)
-          FROM {intents} i JOIN {links} s ON s.intent_id = i.id
-         WHERE i.event_id = %s AND i.status = %s AND i.expires_at > %s
-           AND (i.buyer_email = %s OR i.session_ref = %s OR {in_network})
+          FROM ({live_intents}) i JOIN {links} s ON s.intent_id = i.id
+         WHERE i.buyer_email = %s OR i.session_ref = %s OR {in_network}
         UNION ALL
         SELECT NULL, b.seat_id, TRUE, FALSE, FALSE FROM {bookings} k JOIN {booked} b ON b.booking_id = k.id
          WHERE k.event_id = %s AND k.buyer_email = %s
-    """  # noqa: S608 - table names are ours; values are parameters
+    """  # noqa: S608 - table names and the subquery are ours; values are parameters
 
 
 def _holdings(*, event_id: int, email: str, owner: str, network: str | None, now: datetime) -> Holdings:
     """The SQLite port's count (step 4 of booking_hold_seats): plain SQL, one round trip."""
     owner_or_none = owner or None  # "" owns nothing: ops' holds never match each other
-    params = [email, owner_or_none, network, event_id, BookingIntent.Status.HELD, now, email, owner_or_none]
-    params += [network, event_id, email]
+    live = (
+        BookingIntent.objects.live(now)
+        .filter(event_id=event_id)
+        .order_by()
+        .values("id", "buyer_email", "session_ref", "client_ip")
+    )
+    live_sql, live_params = live.query.get_compiler(connection=connection).as_sql()
+    params = [email, owner_or_none, network, *live_params, email, owner_or_none, network, event_id, email]
     with connection.cursor() as cursor:
-        cursor.execute(_holdings_sql(connection.vendor), params)
+        cursor.execute(_holdings_sql(connection.vendor, live_sql), params)
         rows = cursor.fetchall()
     held = Holdings()
     for intent_id, seat_id, by_email, by_owner, by_network in rows:
@@ -301,8 +302,8 @@ def _take_seats_with_orm(
     intent.save(force_insert=True)
     for seat in seats:  # in id order, as the function locks them
         won = (
-            Seat.objects.filter(pk=seat.pk, version=seat.version)
-            .filter(_free_q(now))
+            Seat.objects.free(now)
+            .filter(pk=seat.pk, version=seat.version)
             .update(status=Seat.Status.HELD, intent=intent, hold_expires_at=intent.expires_at, version=F("version") + 1)
         )
         if not won:  # the caller's refusal rolls the intent back
@@ -426,6 +427,17 @@ def release_intent(*, intent_id: UUID, now: datetime | None = None) -> bool:
     return True
 
 
+def _update_returning(queryset: QuerySet, *, values: dict, returning: list[str]) -> list[tuple]:
+    """`queryset.update(**values)` that also returns these fields of the rows it changed: one
+    statement (UPDATE ... RETURNING), through the path Django's own save() takes for returned fields
+    (`QuerySet._update`), which `update()` does not offer. Local-field filters only: the WHERE
+    then stays on the updated table, so a row changed meanwhile is re-checked against it."""
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    fields = [queryset.model._meta.get_field(name) for name in returning]
+    return query.get_compiler(queryset.db).execute_returning_sql(fields)
+
+
 def expire_intents(*, now: datetime | None = None) -> int:
     """Mark every lapsed hold EXPIRED and free its seats: a constant number of queries
     whatever the count, idempotent, and safe with two sweepers at once (each intent row
@@ -433,26 +445,19 @@ def expire_intents(*, now: datetime | None = None) -> int:
 
     Returns how many intents this call expired."""
     now = now or timezone.now()
-    table = BookingIntent._meta.db_table
     with transaction.atomic(durable=True):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET status = %s, ended_at = %s "  # noqa: S608 - table name is ours
-                "WHERE status = %s AND expires_at <= %s RETURNING id, event_id, session_ref",
-                [BookingIntent.Status.EXPIRED, now, BookingIntent.Status.HELD, now],
-            )
-            rows = cursor.fetchall()
-        lapsed = (
-            Seat.objects.filter(status=Seat.Status.HELD, hold_expires_at__lte=now)
-            .select_for_update(skip_locked=True)
-            .values("pk")
+        rows = _update_returning(
+            BookingIntent.objects.lapsed(now),
+            values={"status": BookingIntent.Status.EXPIRED, "ended_at": now},
+            returning=["id", "event", "session_ref"],
         )
+        # The outer filters repeat `lapsed`: a row another transaction changed meanwhile is
+        # re-checked against them (READ COMMITTED), and no longer matches.
+        lockable = Seat.objects.lapsed(now).select_for_update(skip_locked=True).values("pk")
         freed_events = set(
-            Seat.objects.filter(pk__in=lapsed, status=Seat.Status.HELD, hold_expires_at__lte=now)
-            .values_list("event_id", flat=True)
-            .distinct()
+            Seat.objects.lapsed(now).filter(pk__in=lockable).values_list("event_id", flat=True).distinct()
         )
-        Seat.objects.filter(pk__in=lapsed, status=Seat.Status.HELD, hold_expires_at__lte=now).update(
+        Seat.objects.lapsed(now).filter(pk__in=lockable).update(
             status=Seat.Status.AVAILABLE, intent=None, hold_expires_at=None, version=F("version") + 1
         )
         endings = [
@@ -480,9 +485,11 @@ def extend_hold(*, intent_id: UUID, minutes: int, now: datetime | None = None) -
         if intent.extended_at is not None:
             return intent.expires_at
         new_expiry = intent.expires_at + timedelta(minutes=minutes)
-        won = BookingIntent.objects.filter(
-            pk=intent_id, status=BookingIntent.Status.HELD, expires_at__gt=now, extended_at__isnull=True
-        ).update(expires_at=new_expiry, extended_at=now)
+        won = (
+            BookingIntent.objects.live(now)
+            .filter(pk=intent_id, extended_at__isnull=True)
+            .update(expires_at=new_expiry, extended_at=now)
+        )
         if not won:
             return BookingIntent.objects.get(pk=intent_id).expires_at
         Seat.objects.filter(intent_id=intent_id, status=Seat.Status.HELD).update(
@@ -509,10 +516,11 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
     by hand, say): everything rolls back and the caller refunds, so a paid order never
     loops on an error. Raises IntentNotFound."""
     now = now or timezone.now()
-    payable = [BookingIntent.Status.HELD, BookingIntent.Status.EXPIRED, BookingIntent.Status.RELEASED]
     with transaction.atomic(durable=True):
-        won = BookingIntent.objects.filter(pk=intent_id, status__in=payable).update(
-            status=BookingIntent.Status.CONFIRMED, ended_at=now
+        won = (
+            BookingIntent.objects.payable()
+            .filter(pk=intent_id)
+            .update(status=BookingIntent.Status.CONFIRMED, ended_at=now)
         )
         intent = BookingIntent.objects.filter(pk=intent_id).first()
         if intent is None:
@@ -523,7 +531,7 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
             raise HoldExpired(f"This order was closed ({intent.get_status_display().lower()}).")
 
         seats = list(intent.seats.order_by("id"))
-        mine_or_free = Q(intent_id=intent_id, status=Seat.Status.HELD) | _free_q(now)
+        mine_or_free = Q(intent_id=intent_id, status=Seat.Status.HELD) | SeatQuerySet.free_q(now)
         for seat in seats:
             if (
                 not Seat.objects.filter(pk=seat.pk)
@@ -566,10 +574,11 @@ def mark_intent_refunded(*, intent_id: UUID, now: datetime | None = None) -> boo
     """A payment that cannot become a booking is being refunded: end the intent as REFUNDED
     and free anything it still holds. Returns False if it had already ended that way."""
     now = now or timezone.now()
-    payable = [BookingIntent.Status.HELD, BookingIntent.Status.EXPIRED, BookingIntent.Status.RELEASED]
     with transaction.atomic(durable=True):
-        won = BookingIntent.objects.filter(pk=intent_id, status__in=payable).update(
-            status=BookingIntent.Status.REFUNDED, ended_at=now
+        won = (
+            BookingIntent.objects.payable()
+            .filter(pk=intent_id)
+            .update(status=BookingIntent.Status.REFUNDED, ended_at=now)
         )
         if not won:
             return False

@@ -34,8 +34,7 @@ def invariant_violations(*, now=None) -> dict[str, int]:
         .annotate(refunded=mismatch_refunded)
         .filter(refunded=False)
         .count(),
-        "holds past expiry": Seat.objects.filter(status=Seat.Status.HELD, hold_expires_at__lt=grace).count()
-        + BookingIntent.objects.filter(status=BookingIntent.Status.HELD, expires_at__lt=grace).count(),
+        "holds past expiry": Seat.objects.lapsed(grace).count() + BookingIntent.objects.lapsed(grace).count(),
     }
 
 
