@@ -4,7 +4,7 @@ import ipaddress
 
 from django.http import HttpRequest
 
-from booking_site.middleware import client_ip
+from apps.core.http import client_ip
 
 
 def client_address(request: HttpRequest) -> str | None:

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "apps.core",
     "apps.booking",
     "apps.payments",
     "axes",
@@ -72,7 +73,7 @@ MIDDLEWARE = [
     # booking_site.hotpaths.X: middleware the hottest buyer URLs (a hold, the seat availability
     # documents) pass over; everything else runs it as usual.
     "booking_site.hotpaths.WhiteNoise",
-    "booking_site.middleware.DependencyDownMiddleware",
+    "apps.core.middleware.ErrorMiddleware",  # application errors and outages become their answer
     "django.contrib.sessions.middleware.SessionMiddleware",
     "booking_site.hotpaths.Common",
     "django.middleware.csrf.CsrfViewMiddleware",

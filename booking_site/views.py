@@ -4,7 +4,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 
-from booking_site.middleware import DEPENDENCY_ERRORS, RETRY_AFTER_SECONDS
+from apps.core.errors import ServiceUnavailable
+from apps.core.middleware import DEPENDENCY_ERRORS
 
 
 def healthz(request):
@@ -25,6 +26,6 @@ def readyz(request):
         down.append("redis")
     if down:
         response = JsonResponse({"status": "unavailable", "down": down}, status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(ServiceUnavailable.retry_after)
         return response
     return JsonResponse({"status": "ok"})

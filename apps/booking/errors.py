@@ -1,20 +1,32 @@
-"""The one error hierarchy of the booking core. Each error carries the message a buyer sees
-and the HTTP status a view answers with (mapped in one place, `apps.booking.views`)."""
+"""Errors of the booking core, in the project's one hierarchy (`apps.core.errors.ApplicationError`):
+each carries the message a buyer sees and the HTTP status, turned into the answer in one place
+(`apps.core.http.error_response`)."""
+
+from apps.core.errors import ApplicationError
 
 
-class BookingError(Exception):
+class BookingError(ApplicationError):
     status = 400
     code = "booking_error"
     message = "Something went wrong with your booking."
-
-    def __init__(self, message: str | None = None):
-        super().__init__(message or self.message)
-        self.message = message or self.message
 
 
 class InvalidRequest(BookingError):
     status = 400
     code = "invalid"
+
+
+class InvalidForm(InvalidRequest):
+    """The hold form did not validate: `fields` is Django's `form.errors.get_json_data()`."""
+
+    message = "Please correct the fields of the form."
+
+    def __init__(self, fields: dict):
+        self.fields = fields
+        super().__init__()
+
+    def extra(self) -> dict:
+        return {"fields": self.fields}
 
 
 class UnknownSeats(InvalidRequest):
@@ -38,6 +50,9 @@ class SeatsUnavailable(BookingError):
     def __init__(self, labels):
         self.labels = sorted(labels)
         super().__init__(f"Sorry, these seats were just taken: {', '.join(self.labels)}.")
+
+    def extra(self) -> dict:
+        return {"unavailable": self.labels}
 
 
 class LimitExceeded(BookingError):

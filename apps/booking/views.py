@@ -1,5 +1,6 @@
-"""Buyer pages. Views parse input, call one service or selector, and render; booking
-errors become HTTP answers in `error_response` only."""
+"""Buyer pages. Views parse input, call one service or selector, and render; errors become HTTP
+answers in `apps.core.http.error_response` only (a view lets them through to the mapper
+middleware, or, to show one on its own page, hands that page over)."""
 
 import time
 from functools import wraps
@@ -15,11 +16,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.booking import inventory, links, seatmap, selectors, services
-from apps.booking.errors import BookingError, IntentNotFound, SeatsUnavailable
+from apps.booking.access import owned_intent
+from apps.booking.errors import BookingError, InvalidForm
 from apps.booking.forms import HoldForm
 from apps.booking.pages import forget_page, store_page
 from apps.booking.rendering import seat_grid_html
-from booking_site.middleware import client_ip, wants_json
+from apps.core.http import client_ip, error_response, visitor_of, wants_json
 from booking_site.prebuilt import respond
 
 
@@ -28,18 +30,6 @@ def _event_or_404(slug: str):
     if event is None or event.status == event.Status.DRAFT:
         raise Http404("No such event.")
     return event
-
-
-def error_response(request, error: BookingError, *, event=None, form=None):
-    """The one mapping from a booking error to an HTTP answer."""
-    if wants_json(request):
-        body = {"error": error.code, "detail": error.message}
-        if isinstance(error, SeatsUnavailable):
-            body["unavailable"] = error.labels
-        return JsonResponse(body, status=error.status)
-    if event is not None:
-        return _render_seat_map(request, event, form=form, error=error, status=error.status)
-    return render(request, "booking/error.html", {"error": error}, status=error.status)
 
 
 def public_page(view):
@@ -199,10 +189,15 @@ def seat_availability(request, slug: str, section_id: int | None = None):
 def hold(request, slug: str):
     event = _event_or_404(slug)
     form = HoldForm(request.POST)
+
+    def seat_map_again(error: BookingError):
+        """A refused hold shows the seat map again, with the buyer's choice and why (the form
+        shows its own field errors)."""
+        shown = None if isinstance(error, InvalidForm) else error
+        return _render_seat_map(request, event, form=form, error=shown, status=error.status)
+
     if not form.is_valid():
-        if wants_json(request):
-            return JsonResponse({"error": "invalid", "fields": form.errors.get_json_data()}, status=400)
-        return _render_seat_map(request, event, form=form, status=400)
+        return error_response(request, InvalidForm(form.errors.get_json_data()), page=seat_map_again)
     try:
         result = services.hold_seats(
             event=event,
@@ -210,11 +205,11 @@ def hold(request, slug: str):
             buyer_name=form.cleaned_data["name"],
             buyer_email=form.cleaned_data["email"],
             buyer_phone=form.cleaned_data["phone"],
-            owner=owner_of(request),
+            owner=visitor_of(request),
             client_ip=client_ip(request),
         )
     except BookingError as error:
-        return error_response(request, error, event=event, form=form)
+        return error_response(request, error, page=seat_map_again)
     intent = result.intent
     checkout_url = reverse(settings.BOOKING_CHECKOUT_URL_NAME, args=[intent.id])
     if wants_json(request):
@@ -237,30 +232,10 @@ def _see_other(url: str) -> HttpResponse:
     return response
 
 
-def owner_of(request) -> str:
-    """The browser making the request: the visitor id the waiting room's gate read from its signed
-    `wr_vid` cookie, or minted for it (on the hold and every checkout URL, room on or off, staff too)."""
-    return getattr(request, "visitor_id", "")
-
-
-def owned_intent(request, intent_id: UUID, *, page: bool = False):
-    """The hold behind an intent-scoped buyer URL, for its owner only (`selectors.intent_for_owner`);
-    `page` adds what the checkout page shows. Raises IntentNotFound (404) for anyone else, so a
-    stranger cannot even tell the hold exists."""
-    owner = owner_of(request)
-    intent = selectors.intent_for_checkout(intent_id, owner) if page else selectors.intent_for_owner(intent_id, owner)
-    if intent is None:
-        raise IntentNotFound()
-    return intent
-
-
 @require_POST
 def release(request, intent_id: UUID):
-    try:
-        intent = owned_intent(request, intent_id)
-        services.release_intent(intent_id=intent.id)
-    except IntentNotFound as error:
-        return error_response(request, error)
+    intent = owned_intent(request, intent_id)  # IntentNotFound: the mapper answers 404
+    services.release_intent(intent_id=intent.id)
     if wants_json(request):
         intent.refresh_from_db(fields=["status"])
         return JsonResponse({"intent": str(intent.id), "status": intent.status})

@@ -1,4 +1,9 @@
+"""Errors of payments, in the project's one hierarchy: a payment error is a booking error (the
+buyer's hold is what it is about); a gateway error is an application error of its own, so code
+that catches booking errors never swallows an outage of Razorpay by accident."""
+
 from apps.booking.errors import BookingError
+from apps.core.errors import ApplicationError
 
 
 class PaymentError(BookingError):
@@ -12,12 +17,35 @@ class SignatureInvalid(PaymentError):
     message = "The payment confirmation did not verify. If money left your account it will be refunded."
 
 
-class GatewayDown(PaymentError):
-    status = 503
-    code = "gateway_unavailable"
-    message = "The payment gateway is not answering right now. Your seats stay held; please try again shortly."
-
-
 class WebhookMalformed(PaymentError):
     code = "webhook_malformed"
     message = "The webhook's payload is not what Razorpay sends."
+
+
+class GatewayError(ApplicationError):
+    """Razorpay did not do what was asked. The buyer reads `message`; `str(error)` is Razorpay's
+    own reason, for logs and ops only (it may name internals)."""
+
+    def __init__(self, reason: str = ""):
+        super().__init__()
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return self.reason or self.message
+
+
+class GatewayUnavailable(GatewayError):
+    """Razorpay could not be reached or failed on its side: try again later."""
+
+    status = 503
+    code = "gateway_unavailable"
+    message = "The payment gateway is not answering right now. Your seats stay held; please try again shortly."
+    retry_after = 10
+
+
+class GatewayRejected(GatewayError):
+    """Razorpay refused the request (bad input, wrong state)."""
+
+    status = 502
+    code = "gateway_rejected"
+    message = "The payment gateway refused this request. Your seats stay held; please try again shortly."

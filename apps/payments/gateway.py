@@ -1,24 +1,19 @@
 """The only door to Razorpay: the official SDK, with a timeout on every call and its retries on.
 
 Razorpay's own servers in production; the project's emulator in development and tests
-(RAZORPAY_API_URL). Errors become two kinds the services understand."""
+(RAZORPAY_API_URL). Errors become two kinds the services understand (apps.payments.errors)."""
 
 import threading
 
 import razorpay
 import requests
 from django.conf import settings
-from razorpay.errors import BadRequestError, GatewayError, ServerError, SignatureVerificationError
+from razorpay.errors import BadRequestError, ServerError, SignatureVerificationError
+from razorpay.errors import GatewayError as RazorpayGatewayError
+
+from apps.payments.errors import GatewayRejected, GatewayUnavailable
 
 TIMEOUT = (3.05, 10)  # connect, read
-
-
-class GatewayUnavailable(Exception):
-    """Razorpay could not be reached or failed on its side: try again later."""
-
-
-class GatewayRejected(Exception):
-    """Razorpay refused the request (bad input, wrong state)."""
 
 
 _local = threading.local()
@@ -47,7 +42,7 @@ def _call(fn, *args, **kwargs):
         return fn(*args, timeout=TIMEOUT, **kwargs)
     except BadRequestError as error:
         raise GatewayRejected(str(error)) from error
-    except (GatewayError, ServerError, requests.RequestException, ValueError) as error:
+    except (RazorpayGatewayError, ServerError, requests.RequestException, ValueError) as error:
         raise GatewayUnavailable(str(error) or type(error).__name__) from error
 
 

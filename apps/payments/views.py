@@ -1,4 +1,5 @@
-"""Checkout with the Razorpay modal, the verify callback and the webhook receiver."""
+"""Checkout with the Razorpay modal, the verify callback and the webhook receiver. Errors are let
+through to the mapper (apps.core), or handed to `error_response` with the page that shows them."""
 
 import json
 import logging
@@ -15,10 +16,10 @@ from kombu.exceptions import OperationalError as BrokerDown
 from redis.exceptions import RedisError
 
 from apps.booking import links
-from apps.booking.errors import BookingError, IntentNotFound
-from apps.booking.views import error_response, owned_intent
+from apps.booking.access import owned_intent
+from apps.core.http import error_response
 from apps.payments import gateway, services, tasks
-from apps.payments.errors import GatewayDown, SignatureInvalid, WebhookMalformed
+from apps.payments.errors import GatewayError, GatewayUnavailable, SignatureInvalid, WebhookMalformed
 from apps.payments.models import Payment
 
 logger = logging.getLogger(__name__)
@@ -26,10 +27,7 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 def checkout(request, intent_id: UUID):
-    try:
-        intent = owned_intent(request, intent_id, page=True)
-    except IntentNotFound as error:
-        return error_response(request, error)
+    intent = owned_intent(request, intent_id, page=True)
     if intent.status == intent.Status.CONFIRMED:
         return redirect(links.ticket_path(intent.booking.reference))
     now = timezone.now()
@@ -39,9 +37,9 @@ def checkout(request, intent_id: UUID):
     if active and payment is None:
         try:
             payment = services.ensure_order(intent=intent)
-        except (gateway.GatewayUnavailable, gateway.GatewayRejected) as error:
+        except GatewayError as error:
             logger.warning("order for intent %s not created: %s", intent.id, error)
-            gateway_error = GatewayDown.message
+            gateway_error = GatewayUnavailable(str(error))  # down or refusing: the buyer tries again later
     processing = payment is not None and payment.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED)
     checkout_options = None
     if active and payment is not None and not processing:
@@ -64,27 +62,28 @@ def checkout(request, intent_id: UUID):
         "seconds_left": max(0, int((intent.expires_at - now).total_seconds())),
         "payment": payment,
         "processing": processing,
-        "gateway_error": gateway_error,
+        "gateway_error": gateway_error.message if gateway_error is not None else None,
         "checkout_options": checkout_options,
         "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
         "start_url": reverse("payments:start", args=[intent.id]),
         "verify_url": reverse("payments:verify", args=[intent.id]),
         "refund_pending": intent.status == intent.Status.REFUNDED,
     }
-    response = render(request, "booking/checkout.html", context, status=503 if gateway_error else 200)
-    if gateway_error:
-        response["Retry-After"] = "10"
-    return response
+    if gateway_error is None:
+        return render(request, "booking/checkout.html", context)
+
+    def checkout_page(error: GatewayError):
+        """The checkout page itself says so, with the hold and its countdown."""
+        return render(request, "booking/checkout.html", context, status=error.status)
+
+    return error_response(request, gateway_error, page=checkout_page)
 
 
 @require_POST
 def start(request, intent_id: UUID):
     """Pay was pressed: extend the hold once; the page moves its countdown."""
-    try:
-        owned_intent(request, intent_id)
-        expires_at = services.start_payment(intent_id=intent_id)
-    except BookingError as error:
-        return error_response(request, error)
+    owned_intent(request, intent_id)
+    expires_at = services.start_payment(intent_id=intent_id)
     seconds = max(0, int((expires_at - timezone.now()).total_seconds()))
     return JsonResponse({"expires_at": expires_at.isoformat(), "seconds_left": seconds})
 
@@ -93,10 +92,7 @@ def start(request, intent_id: UUID):
 def verify(request, intent_id: UUID):
     """The Checkout handler posts here; CSRF-protected like every form of ours. Only the hold's
     owner: anyone else learns nothing, not even whether a signature would verify."""
-    try:
-        owned_intent(request, intent_id)
-    except IntentNotFound as error:
-        return error_response(request, error)
+    owned_intent(request, intent_id)
     try:
         settlement = services.verify_checkout(
             intent_id=intent_id,
@@ -105,11 +101,9 @@ def verify(request, intent_id: UUID):
             signature=request.POST.get("razorpay_signature", ""),
         )
     except SignatureInvalid as error:
-        return JsonResponse({"status": "invalid", "detail": error.message}, status=400)
-    except (gateway.GatewayUnavailable, gateway.GatewayRejected):
+        return error_response(request, error, as_json=True)  # the Checkout handler's script reads JSON
+    except GatewayError:
         settlement = services.Settlement(services.Settlement.Outcome.PENDING)
-    except BookingError as error:
-        return error_response(request, error)
     if settlement.outcome == services.Settlement.Outcome.CONFIRMED:
         target = links.ticket_path(settlement.booking.reference)
     else:

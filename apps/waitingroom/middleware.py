@@ -23,15 +23,16 @@ import time
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpResponseRedirect, JsonResponse
-from django.template.response import TemplateResponse
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from redis.exceptions import RedisError
 
+from apps.core.clock import now_ms
+from apps.core.errors import ApplicationError
+from apps.core.http import client_ip, error_response, service_unavailable, wants_json
 from apps.waitingroom import queue, services, tokens
 from apps.waitingroom.contract import RoomKeys, RoomMode, Verdict
-from apps.waitingroom.errors import RateLimited
-from booking_site.middleware import client_ip, service_unavailable, wants_json
+from apps.waitingroom.errors import InWaitingRoom, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class WaitingRoomGate:
                 try:
                     services.check_limit(kind="hold", event_id=event_id, visitor_id=visitor, ip=client_ip(request))
                 except RateLimited as error:
-                    return self._too_many(request, error.retry_after, error.message)
+                    return error_response(request, error)
         # A hold made here is recorded for the gate by the receiver of the core's `intent_held`.
         response = self.get_response(request)
         self._renew(response, event_id, visitor, expires)
@@ -117,7 +118,7 @@ class WaitingRoomGate:
         expires = tokens.verify(
             request.COOKIES.get(tokens.cookie_name(event_id), ""), event_id=event_id, visitor_id=visitor
         )
-        verdict, mode = queue.gate(queue.client(), event_id, visitor if expires else "", services.now_ms())
+        verdict, mode = queue.gate(queue.client(), event_id, visitor if expires else "", now_ms())
         if mode:
             self.last_mode[event_id] = (mode, time.monotonic())
         if verdict == Verdict.UNKNOWN:
@@ -163,21 +164,9 @@ class WaitingRoomGate:
     def _to_queue(self, request, slug: str):
         queue_url = reverse("waitingroom:queue", args=[slug])
         if wants_json(request):
-            return self._too_many(request, settings.WAITING_ROOM_RETRY_AFTER, "You are in the waiting room.", queue_url)
+            return error_response(request, InWaitingRoom(queue_url, settings.WAITING_ROOM_RETRY_AFTER))
         target = request.get_full_path() if request.method == "GET" else reverse("booking:seat_map", args=[slug])
         return HttpResponseRedirect(f"{queue_url}?next={quote(target)}")
-
-    def _too_many(self, request, retry_after: int, message: str, queue_url: str = ""):
-        body = {"error": "waiting_room" if queue_url else "rate_limited", "detail": message}
-        if queue_url:
-            body["queue_url"] = queue_url
-        if wants_json(request):
-            response = JsonResponse(body, status=429)
-        else:
-            response = TemplateResponse(request, "waitingroom/too_many.html", {"message": message}, status=429)
-            response.render()
-        response["Retry-After"] = str(retry_after)
-        return response
 
     def _renew(self, response, event_id: int, visitor: str, expires: int | None) -> None:
         if expires and tokens.needs_renewal(expires):
@@ -207,7 +196,9 @@ class LobbyShortcut:
     (pre-built bytes) and its status poll (one Redis round trip; for a newcomer, the join).
 
     During a drop every arrival and every waiting visitor lands here; neither uses a session,
-    user, CSRF or message, so they skip those (and URL resolution). Anything else passes on."""
+    user, CSRF or message, so they skip those (and URL resolution). Anything else passes on.
+    Being ahead of the mapper middleware, it hands an application error to the same
+    `error_response` itself."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -218,7 +209,10 @@ class LobbyShortcut:
             if match:
                 from apps.waitingroom.views import status_response, waiting_page
 
-                if match["what"]:
-                    return status_response(request, match["slug"])
-                return waiting_page(request, match["slug"])
+                try:
+                    if match["what"]:
+                        return status_response(request, match["slug"])
+                    return waiting_page(request, match["slug"])
+                except ApplicationError as error:
+                    return error_response(request, error)
         return self.get_response(request)

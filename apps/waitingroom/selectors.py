@@ -1,11 +1,11 @@
 """Reads of the waiting room: event lookups for the views (Redis first) and the ops figures."""
 
 import math
-import time
 from dataclasses import dataclass
 
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
+from apps.core.clock import now_ms
 from apps.waitingroom import queue
 from apps.waitingroom.contract import RATE_WINDOW_MS, InventoryState, RoomKeys
 from apps.waitingroom.models import WaitingRoomConfig
@@ -53,7 +53,7 @@ def live_figures(config: WaitingRoomConfig) -> LiveFigures:
     """What ops watch during a drop: the line from Redis, the seats from the database."""
     event_id = config.event_id
     keys = RoomKeys.of(event_id)
-    now = int(time.time() * 1000)
+    now = now_ms()
     pipe = queue.client().pipeline(transaction=False)
     pipe.zcard(keys.line)
     pipe.zcard(keys.early)

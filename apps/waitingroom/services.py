@@ -8,7 +8,6 @@ by the admit task every second, which heals a Redis that lost its data)."""
 import json
 import logging
 import math
-import time
 
 from django.conf import settings
 from django.db import transaction
@@ -17,6 +16,7 @@ from redis.exceptions import RedisError
 
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
+from apps.core.clock import now_ms
 from apps.waitingroom import prequeue, queue
 from apps.waitingroom.contract import ADMIT_LOCK_MS, YES, InventoryState, RoomKeys, RoomMode, Where, flag
 from apps.waitingroom.errors import RateLimited
@@ -24,10 +24,6 @@ from apps.waitingroom.models import WaitingRoomConfig
 from apps.waitingroom.presentation import Status, status_from
 
 logger = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # --- Settings ---------------------------------------------------------------------------

@@ -13,11 +13,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
+from apps.core.http import client_ip, error_response, service_unavailable
 from apps.waitingroom import selectors, services, tokens
 from apps.waitingroom.contract import StatusState
 from apps.waitingroom.errors import RateLimited
 from apps.waitingroom.presentation import Status
-from booking_site.middleware import client_ip, service_unavailable
 from booking_site.prebuilt import Prebuilt, prebuild, respond
 
 MESSAGES = {
@@ -110,8 +110,7 @@ def queue_place(request, slug: str):
     try:
         status = services.poll_status(event_id=event.id, visitor_id=visitor, ip=client_ip(request))
     except RateLimited as error:
-        response = render(request, "waitingroom/too_many.html", {"message": error.message}, status=429)
-        response["Retry-After"] = str(error.retry_after)
+        response = error_response(request, error)
         return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=False)
     if status.state in ONWARD:
         response = HttpResponseRedirect(next_url)
@@ -147,8 +146,7 @@ def status_response(request, slug: str):
     try:
         status = services.poll_status(event_id=event.id, visitor_id=visitor, ip=client_ip(request))
     except RateLimited as error:
-        response = JsonResponse({"error": error.code, "detail": error.message}, status=429)
-        response["Retry-After"] = str(error.retry_after)
+        response = error_response(request, error, as_json=True)  # data, whatever the Accept header says
         return _finish(response, event=event, visitor=visitor, new_visitor=new_visitor, admitted=False)
     except RedisError:
         return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)

@@ -108,3 +108,22 @@ def test_admit_task_runs_every_second_from_beat():
     for i in range(5):
         queue.join(queue.client(), event.id, f"v{i}", services.now_ms())
     assert admit_task() == 3
+
+
+def test_a_limited_poll_and_place_page_answer_through_the_one_mapper(settings):
+    """The status poll (ahead of the middleware stack) and the page without JavaScript answer a
+    rate limit with the mapper's own response: one JSON shape, the page for people, Retry-After."""
+    settings.WAITING_ROOM_RATE_LIMITS = {**settings.WAITING_ROOM_RATE_LIMITS, "join_per_ip": (1, 1)}
+    event = make_event()
+    open_room(event, capacity=1)
+    assert Client().get(f"/queue/{event.slug}/status").status_code == 200
+    poll = Client().get(f"/queue/{event.slug}/status")  # no Accept header: the poll is data all the same
+    assert poll.status_code == 429 and int(poll["Retry-After"]) >= 1
+    assert poll.json() == {
+        "error": "rate_limited",
+        "detail": f"Too many attempts. Please try again in {poll['Retry-After']} seconds.",
+    }
+    assert poll["Cache-Control"] == "no-store" and tokens.VISITOR_COOKIE in poll.cookies
+    page = Client().get(f"/queue/{event.slug}/place")
+    assert page.status_code == 429 and int(page["Retry-After"]) >= 1
+    assert "Too many attempts" in page.content.decode() and "no-store" in page["Cache-Control"]
