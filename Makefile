@@ -23,14 +23,15 @@ chromium:
 nginx:
 	@scripts/nginx.sh install
 
+## Style and the layer rules: ruff, import-linter's contracts (.importlinter).
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Run web (gunicorn), Celery worker and beat (and the emulator) together.
 run: venv nginx
 	@scripts/run.sh
 
 ## Run the whole test suite against real PostgreSQL and Redis (and a real Celery worker and Chromium).
-test: venv services chromium nginx
-	$(VENV)/bin/ruff check .
+test: venv services chromium nginx lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,63 +1,66 @@
-"""Boundaries between the apps, checked on the source: no app imports another app's views (what
-two apps share lives in a module meant for it, or in apps.core), and apps.core imports no app."""
+"""The layer rules are kept by tools, run by `make lint` (and so by `make test`): import-linter's
+contracts (.importlinter) and mypy with django-stubs (pyproject.toml). These tests run the same
+tools on the tree as it is (clean) and on a copy with one deliberate breach each, to show the
+tools catch what they forbid."""
 
-import ast
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-APPS = Path(__file__).resolve().parent.parent / "apps"
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.slow
 
 
-def imports_of(path: Path) -> list[str]:
-    """Every module a file imports, `from x import y` counted as both x and x.y (y may be a module)."""
-    names = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-    return names
+def lint_imports(tree: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [BIN / "lint-imports", "--no-cache", str(tree / ".importlinter")],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": str(BIN)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
-def app_of(module: str) -> str | None:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 and parts[0] == "apps" else None
+def copy_of_the_tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "tree"
+    for name in ("apps", "booking_site", "bench"):
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "out"))
+    shutil.copy(ROOT / ".importlinter", tree)
+    return tree
 
 
-def violations(apps: Path = APPS) -> list[str]:
-    found = []
-    for path in sorted(apps.rglob("*.py")):
-        own = path.relative_to(apps).parts[0]
-        for module in imports_of(path):
-            other = app_of(module)
-            if other in (None, own):
-                continue
-            if module.split(".")[2:3] == ["views"]:
-                found.append(f"{path.relative_to(apps.parent)} imports {module}")
-            if own == "core":
-                found.append(f"{path.relative_to(apps.parent)} (core) imports {module}")
-    return found
+def test_the_tree_keeps_every_import_contract():
+    done = lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_no_app_imports_another_app_s_views():
-    assert violations() == []
+@pytest.mark.parametrize(
+    ("module", "source", "broken"),
+    [
+        ("apps/booking/leak.py", "from apps.payments import services\n", "The booking core announces"),
+        ("apps/payments/leak.py", "from apps.booking.views import hold\n", "No app imports another app's views"),
+        ("apps/waitingroom/leak.py", "from booking_site import celery\n", "No app imports the project package"),
+        ("bench/leak.py", "from apps.booking import services\n", "bench imports no app"),
+        ("apps/core/leak.py", "from apps.waitingroom import queue\n", "apps.core"),
+    ],
+)
+def test_a_layer_breach_fails_the_linter(tmp_path, module, source, broken):
+    tree = copy_of_the_tree(tmp_path)
+    (tree / module).write_text(source)
+    done = lint_imports(tree)
+    assert done.returncode != 0
+    assert broken in done.stdout and "BROKEN" in done.stdout
 
 
-def test_the_check_catches_what_it_forbids(tmp_path):
-    """Control: a tree with each forbidden import is caught, the allowed ones are not."""
-    apps = tmp_path / "apps"
-    for app, source in {
-        "payments": "from apps.booking.views import owned_intent\nfrom apps.booking.access import owned_intent\n",
-        "waitingroom": "from apps.booking import views\nfrom apps.waitingroom import views as own\n",
-        "shop": "import apps.booking.views\n",
-        "core": "from apps.booking.errors import BookingError\n",
-    }.items():
-        (apps / app).mkdir(parents=True)
-        (apps / app / "views.py").write_text(source)
-    assert violations(apps) == [
-        "apps/core/views.py (core) imports apps.booking.errors",
-        "apps/core/views.py (core) imports apps.booking.errors.BookingError",
-        "apps/payments/views.py imports apps.booking.views",
-        "apps/payments/views.py imports apps.booking.views.owned_intent",
-        "apps/shop/views.py imports apps.booking.views",
-        "apps/waitingroom/views.py imports apps.booking.views",
-    ]
+def test_an_import_cycle_fails_the_linter(tmp_path):
+    tree = copy_of_the_tree(tmp_path)
+    (tree / "apps/waitingroom/first.py").write_text("from apps.waitingroom import second\n")
+    (tree / "apps/waitingroom/second.py").write_text("def later():\n    from apps.waitingroom import first\n")
+    done = lint_imports(tree)
+    assert done.returncode != 0 and "No import cycles" in done.stdout

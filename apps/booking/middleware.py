@@ -2,7 +2,7 @@
 SecurityMiddleware: no session, CSRF, user or URL resolution, no template, no database."""
 
 from apps.booking.pages import PUBLIC_PATH, prebuilt_page
-from booking_site.prebuilt import respond
+from apps.core.prebuilt import respond
 
 
 class PublicPageShortcut:

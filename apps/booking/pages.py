@@ -12,7 +12,7 @@ import time
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
-from booking_site.prebuilt import Prebuilt, prebuild
+from apps.core.prebuilt import Prebuilt, prebuild
 
 PUBLIC_PATH = re.compile(r"^/(events/[-\w]+/)?$")
 FRESH_SECONDS = 5

@@ -22,7 +22,7 @@ from apps.booking.forms import HoldForm
 from apps.booking.pages import forget_page, store_page
 from apps.booking.rendering import seat_grid_html
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
-from booking_site.prebuilt import respond
+from apps.core.prebuilt import respond
 
 
 def _event_or_404(slug: str):

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
 from apps.core.http import client_ip, error_response, service_unavailable
+from apps.core.prebuilt import Prebuilt, prebuild, respond
 from apps.waitingroom import selectors, services, tokens
 from apps.waitingroom.contract import StatusState
 from apps.waitingroom.errors import RateLimited
 from apps.waitingroom.presentation import Status
-from booking_site.prebuilt import Prebuilt, prebuild, respond
 
 MESSAGES = {
     StatusState.WAITING: "You are in line. Keep this page open: it moves on by itself when it is your turn.",
