@@ -151,6 +151,24 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Tasks that change state are acks_late (each is idempotent), so a worker that dies mid-task leaves
+# it to be delivered again; Redis redelivers an unacknowledged task after `visibility_timeout`. It
+# must be longer than any task runs and than the longest countdown a retry waits (an email's 10
+# minutes), or a task waiting for its countdown is delivered twice. One task reserved at a time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=30 * 60)}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The outbox (apps/core/outbox.py): announcements written with the change, relayed until taken.
+OUTBOX_RELAY_EVERY_SECONDS = env.float("OUTBOX_RELAY_EVERY_SECONDS", default=5.0)
+OUTBOX_CLAIM_SECONDS = env.float("OUTBOX_CLAIM_SECONDS", default=60.0)  # a delivery's lease on its row
+OUTBOX_RETRY_BACKOFF = env.float("OUTBOX_RETRY_BACKOFF", default=2.0)  # seconds, doubling per attempt ...
+OUTBOX_RETRY_BACKOFF_MAX = env.float("OUTBOX_RETRY_BACKOFF_MAX", default=60.0)  # ... up to a minute
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=7)  # delivered messages kept for ops to read
+# A confirmed booking's email is sent within this many seconds, or re-sent by the sweep, or shown
+# by `audit_bookings` as a violation. The sweep runs several times within it.
+CONFIRMATION_EMAIL_DEADLINE_SECONDS = env.float("CONFIRMATION_EMAIL_DEADLINE_SECONDS", default=120.0)
+# A sender's claim on a confirmation email lapses after this (longer than a send takes, shorter
+# than half the deadline, so a worker killed mid-send is followed by the sweep in time).
+CONFIRMATION_EMAIL_CLAIM_SECONDS = env.float("CONFIRMATION_EMAIL_CLAIM_SECONDS", default=45.0)
 EXPIRE_INTENTS_EVERY_SECONDS = env.float("EXPIRE_INTENTS_EVERY_SECONDS", default=15.0)
 RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
@@ -164,6 +182,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=RECONCILE_EVERY_SECONDS),
         "options": {"expires": RECONCILE_EVERY_SECONDS},
     },
+    "relay-outbox": {
+        "task": "apps.core.tasks.relay_outbox",
+        "schedule": timedelta(seconds=OUTBOX_RELAY_EVERY_SECONDS),
+        "options": {"expires": OUTBOX_RELAY_EVERY_SECONDS},
+    },
+    "resend-missing-confirmations": {
+        "task": "apps.payments.tasks.resend_missing_confirmations",
+        "schedule": timedelta(seconds=CONFIRMATION_EMAIL_DEADLINE_SECONDS / 4),
+        "options": {"expires": CONFIRMATION_EMAIL_DEADLINE_SECONDS / 4},
+    },
     "waiting-room-admit": {
         "task": "apps.waitingroom.tasks.admit_task",
         "schedule": timedelta(seconds=1),
@@ -176,6 +204,7 @@ CELERY_TASK_ROUTES = {
     "apps.payments.tasks.process_webhook_event": {"queue": "confirmations"},
     "apps.payments.tasks.send_booking_confirmation": {"queue": "emails"},
     "apps.payments.tasks.send_refund_notice": {"queue": "emails"},
+    "apps.payments.tasks.resend_missing_confirmations": {"queue": "emails"},
     "apps.payments.tasks.reconcile_payments": {"queue": "reconciliation"},
     "apps.payments.tasks.reconcile_payment": {"queue": "reconciliation"},
 }

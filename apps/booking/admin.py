@@ -147,7 +147,10 @@ class BookingIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Release the selected holds now")
     def release_holds(self, request, queryset):
-        released = sum(services.release_intent(intent_id=pk) for pk in queryset.values_list("pk", flat=True))
+        released = sum(
+            services.release_intent(intent_id=pk, acting_user=request.user)
+            for pk in queryset.values_list("pk", flat=True)
+        )
         self.message_user(request, f"Released {released} hold(s); the others had already ended.")
 
 

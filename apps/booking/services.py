@@ -3,7 +3,8 @@
 Every seat state change is one conditional UPDATE that bumps `version`; its row
 count decides who won. Transactions are short and hold no network call. An
 expired hold counts as free in every predicate, so correctness never waits for
-the beat job. Other apps learn about ended intents through `signals.intent_ended`.
+the beat job. Other apps learn about ended intents through `signals.intent_ended`, announced
+through the outbox in the transaction that ends them (`_announce`), so it is never lost.
 """
 
 import ipaddress
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -36,7 +38,8 @@ from apps.booking.errors import (
     UnknownSeats,
 )
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, SeatQuerySet, Section
-from apps.booking.signals import IntentEnding, IntentHeld, intent_ended, intent_held
+from apps.booking.signals import INTENT_ENDED, IntentEnding, IntentHeld, intent_held
+from apps.core import audit, outbox
 
 logger = logging.getLogger(__name__)
 
@@ -383,13 +386,16 @@ def hold_seats(
             raise _refusal(taking, event)  # and roll back whatever the attempt wrote
         inventory.invalidate_on_commit(event.id)
         held_event = IntentHeld(intent.id, event.id, intent.session_ref)
-        transaction.on_commit(lambda: intent_held.send(sender=BookingIntent, held=held_event))
+        # Robust: one failing receiver never silences another, nor fails a hold that committed.
+        transaction.on_commit(lambda: intent_held.send_robust(sender=BookingIntent, held=held_event), robust=True)
     return HoldResult(intent=intent, created=True)
 
 
 def _announce(endings: list[IntentEnding]) -> None:
+    """Call inside the transaction that ends the intents: the announcement commits with them (one
+    outbox row per call, whatever the count) and is delivered after commit, or by the relay."""
     if endings:
-        transaction.on_commit(lambda: intent_ended.send(sender=BookingIntent, endings=endings))
+        outbox.announce(INTENT_ENDED, endings=endings)
 
 
 def _free_seats_of(intent_ids: list[UUID], now: datetime) -> int:
@@ -407,8 +413,11 @@ def _free_seats_of(intent_ids: list[UUID], now: datetime) -> int:
     )
 
 
-def release_intent(*, intent_id: UUID, now: datetime | None = None) -> bool:
-    """The buyer (or ops) gives the hold back: its seats are free at once.
+def release_intent(
+    *, intent_id: UUID, now: datetime | None = None, acting_user: AbstractBaseUser | None = None
+) -> bool:
+    """The buyer (or ops, `acting_user`, recorded in the audit log) gives the hold back: its seats
+    are free at once.
 
     Returns False when the intent had already ended (a repeat is harmless)."""
     now = now or timezone.now()
@@ -424,6 +433,8 @@ def release_intent(*, intent_id: UUID, now: datetime | None = None) -> bool:
         _free_seats_of([intent_id], now)
         inventory.invalidate_on_commit(intent.event_id)
         _announce([IntentEnding(intent_id, intent.event_id, intent.session_ref, BookingIntent.Status.RELEASED)])
+        if acting_user is not None:
+            audit.record(acting_user=acting_user, action="release hold", target=f"intent {intent_id}")
     return True
 
 

@@ -1,10 +1,19 @@
 """What the booking core announces. Other apps (waiting room, payments) listen; the core
-imports none of them."""
+imports none of them.
+
+An ended intent (a booking confirmed: its email, the buyer's slot in the line; a hold released,
+expired or refunded: the slot) must be heard even if a receiver's broker or Redis is down at the
+commit, so `INTENT_ENDED` goes through the transactional outbox (apps/core/outbox.py): written
+with the change, delivered to each receiver until it takes it. Receivers must tolerate a repeat.
+A new hold only pins a Redis slot that lapses by itself, and holds are the hot path, so
+`intent_held` is sent after commit without an outbox row."""
 
 from dataclasses import dataclass
 from uuid import UUID
 
 from django.dispatch import Signal
+
+from apps.core.outbox import Topic
 
 
 @dataclass(frozen=True)
@@ -15,9 +24,28 @@ class IntentEnding:
     status: str  # CONFIRMED, RELEASED, EXPIRED or REFUNDED
 
 
-# Sent after commit with `endings=[IntentEnding, ...]` (a list, so a sweep of 10,000
-# expired intents is one announcement, not 10,000).
+# Delivered with `endings=[IntentEnding, ...]` (a list, so a sweep of 10,000 expired intents is
+# one announcement, not 10,000), through the outbox: see `INTENT_ENDED`.
 intent_ended = Signal()
+
+
+def _encode_endings(*, endings: list[IntentEnding]) -> dict:
+    return {"endings": [[str(e.intent_id), e.event_id, e.session_ref, e.status] for e in endings]}
+
+
+def _decode_endings(payload: dict) -> dict:
+    return {
+        "endings": [IntentEnding(UUID(i), event_id, ref, status) for i, event_id, ref, status in payload["endings"]]
+    }
+
+
+INTENT_ENDED = Topic(
+    "booking.intent_ended",
+    signal=intent_ended,
+    sender="booking.BookingIntent",
+    encode=_encode_endings,
+    decode=_decode_endings,
+)
 
 
 @dataclass(frozen=True)
@@ -27,5 +55,5 @@ class IntentHeld:
     session_ref: str
 
 
-# Sent after commit with `held=IntentHeld(...)` when a new hold is made.
+# Sent after commit (send_robust) with `held=IntentHeld(...)` when a new hold is made.
 intent_held = Signal()

@@ -5,6 +5,6 @@ from celery import shared_task
 from apps.booking import services
 
 
-@shared_task(ignore_result=True)
+@shared_task(acks_late=True, ignore_result=True)  # idempotent: a repeat expires nothing twice
 def expire_intents_task() -> int:
     return services.expire_intents()

@@ -54,7 +54,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def refund(self, request, queryset):
         for payment in queryset:
             try:
-                refund = services.refund_payment(payment_id=payment.pk, reason="refunded by ops")
+                refund = services.refund_payment(
+                    payment_id=payment.pk, reason="refunded by ops", acting_user=request.user
+                )
             except BookingError as error:
                 self.message_user(request, f"{payment.order_id}: {error.message}", messages.ERROR)
             else:

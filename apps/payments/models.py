@@ -30,7 +30,10 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True, help_text="Last reconciliation against Razorpay.")
-    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True, help_text="The confirmation email went out.")
+    confirmation_claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is sending the confirmation (a lease: a dead worker's claim lapses)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -7,7 +7,12 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Seat
-from apps.payments.models import CaptureMismatch, Payment, Refund, WebhookEvent
+from apps.core import outbox
+from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
+
+# The longest wait between two attempts at a buyer email (tasks.py retries with backoff up to it):
+# a failure recorded more recently than this means the email is still in its own retry chain.
+EMAIL_RETRY_BACKOFF_MAX = 600
 
 
 def invariant_violations(*, now=None) -> dict[str, int]:
@@ -34,6 +39,14 @@ def invariant_violations(*, now=None) -> dict[str, int]:
         .annotate(refunded=mismatch_refunded)
         .filter(refunded=False)
         .count(),
+        "confirmed bookings without a sent confirmation past the deadline": Booking.objects.filter(
+            intent__payment__isnull=False,
+            intent__payment__confirmation_sent_at__isnull=True,
+            created_at__lt=now - timedelta(seconds=settings.CONFIRMATION_EMAIL_DEADLINE_SECONDS),
+        ).count(),
+        "announcements not delivered past the deadline": outbox.undelivered(
+            older_than_seconds=settings.CONFIRMATION_EMAIL_DEADLINE_SECONDS, now=now
+        ),
         "holds past expiry": Seat.objects.lapsed(grace).count() + BookingIntent.objects.lapsed(grace).count(),
     }
 
@@ -54,3 +67,26 @@ def stale_webhook_ids(*, older_than_seconds: int = 60) -> list[int]:
 def capture_mismatches_recorded() -> int:
     """Payments reported against our orders that did not match them (forged or wrong money)."""
     return CaptureMismatch.objects.count()
+
+
+def confirmations_to_resend(*, now=None, limit: int = 500) -> list:
+    """Intents of bookings confirmed over half the email deadline ago whose email is neither sent
+    nor being sent (no live claim) nor in a retry chain of its own (a failure recorded within the
+    longest retry wait), nor given up (ops act then): their task was lost. Newest deadline first."""
+    now = now or timezone.now()
+    deadline = settings.CONFIRMATION_EMAIL_DEADLINE_SECONDS
+    lapsed_claim = now - timedelta(seconds=settings.CONFIRMATION_EMAIL_CLAIM_SECONDS)
+    retrying = EmailFailure.objects.filter(intent_id=OuterRef("intent_id"), kind=EmailFailure.Kind.CONFIRMATION).filter(
+        Q(gave_up_at__isnull=False) | Q(last_failed_at__gt=now - timedelta(seconds=EMAIL_RETRY_BACKOFF_MAX + deadline))
+    )
+    return list(
+        Payment.objects.filter(
+            intent__booking__created_at__lte=now - timedelta(seconds=deadline / 2),
+            intent__booking__created_at__gte=now - timedelta(hours=settings.RECONCILE_GIVE_UP_HOURS),
+            confirmation_sent_at__isnull=True,
+        )
+        .filter(Q(confirmation_claimed_at__isnull=True) | Q(confirmation_claimed_at__lt=lapsed_claim))
+        .exclude(Exists(retrying))
+        .order_by("intent__booking__created_at")
+        .values_list("intent_id", flat=True)[:limit]
+    )

@@ -13,6 +13,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.utils import timezone
 from apps.booking import services as booking_services
 from apps.booking.errors import HoldExpired, SeatsUnavailable
 from apps.booking.models import Booking, BookingIntent
+from apps.core import audit
 from apps.payments import gateway
 from apps.payments.errors import PaymentError, SignatureInvalid, WebhookMalformed
 from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
@@ -325,14 +327,22 @@ def _refund_in_full(*, payment: Payment, payment_id: str, reason: str) -> Refund
     return refund
 
 
-def refund_payment(*, payment_id: int, reason: str) -> Refund:
-    """Ops: return the money of a payment that has no ticket (a confirmed booking must be cancelled first)."""
+def refund_payment(*, payment_id: int, reason: str, acting_user: AbstractBaseUser | None = None) -> Refund:
+    """Ops: return the money of a payment that has no ticket (a confirmed booking must be cancelled first).
+    Recorded in the audit log with `acting_user` (the refund request is made whatever Razorpay answers)."""
     payment = Payment.objects.select_related("intent").get(pk=payment_id)
     if payment.status not in (Payment.Status.CAPTURED, Payment.Status.REFUNDED) or not payment.payment_id:
         raise PaymentError("Only a captured payment can be refunded.")
     if Booking.objects.filter(intent_id=payment.intent_id).exists():
         raise PaymentError("This payment has a booking; cancel the booking before refunding it.")
-    return _refund_in_full(payment=payment, payment_id=payment.payment_id, reason=reason)
+    refund = _refund_in_full(payment=payment, payment_id=payment.payment_id, reason=reason)
+    audit.record(
+        acting_user=acting_user,
+        action="refund",
+        target=f"payment {payment.order_id}",
+        detail=f"{refund.amount_paise} paise, {refund.status}: {reason}",
+    )
+    return refund
 
 
 def update_refund(*, refund_id: str, status: str) -> bool:
@@ -528,10 +538,17 @@ def payments_to_reconcile(*, now: datetime | None = None, limit: int = 200) -> l
     return list(stuck.order_by("last_checked_at", "created_at").values_list("pk", flat=True)[:limit])
 
 
-def claim_confirmation_email(*, intent_id: UUID) -> Booking | None:
-    """At most one confirmation email per booking: claim the right to send it."""
-    claimed = Payment.objects.filter(intent_id=intent_id, confirmation_sent_at__isnull=True).update(
-        confirmation_sent_at=timezone.now()
+def claim_confirmation_email(*, intent_id: UUID, now: datetime | None = None) -> Booking | None:
+    """At most one confirmation email per booking, and one sender at a time: claim the right to send it.
+
+    The claim is a lease (CONFIRMATION_EMAIL_CLAIM_SECONDS): a worker killed mid-send cannot keep
+    it, so the sweep (`confirmations_to_resend`) sends the email after all."""
+    now = now or timezone.now()
+    lapsed = now - timedelta(seconds=settings.CONFIRMATION_EMAIL_CLAIM_SECONDS)
+    claimed = (
+        Payment.objects.filter(intent_id=intent_id, confirmation_sent_at__isnull=True)
+        .filter(Q(confirmation_claimed_at__isnull=True) | Q(confirmation_claimed_at__lt=lapsed))
+        .update(confirmation_claimed_at=now)
     )
     if not claimed:
         return None
@@ -539,8 +556,14 @@ def claim_confirmation_email(*, intent_id: UUID) -> Booking | None:
 
 
 def unclaim_confirmation_email(*, intent_id: UUID) -> None:
-    """A send failed: give the claim back so the retry (or ops' "send again") can take it."""
-    Payment.objects.filter(intent_id=intent_id).update(confirmation_sent_at=None)
+    """A send failed, whatever the failure: give the claim back so the retry (or ops' "send again") can take it."""
+    Payment.objects.filter(intent_id=intent_id, confirmation_sent_at__isnull=True).update(confirmation_claimed_at=None)
+
+
+def record_confirmation_sent(*, intent_id: UUID) -> None:
+    """The email went out: no claim will be granted again, and a failure recorded before is resolved."""
+    Payment.objects.filter(intent_id=intent_id).update(confirmation_sent_at=timezone.now(), confirmation_claimed_at=None)
+    record_email_sent(intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION)
 
 
 def record_email_failure(*, intent_id: UUID, kind: str, error: str, gave_up: bool) -> None:

@@ -50,7 +50,7 @@ def reconcile_payment(self, payment_id: int) -> str:
 # is recorded for ops (admin: Email failures, with a "send again" action), never dropped.
 EMAIL_MAX_RETRIES = 10
 EMAIL_RETRY_BACKOFF = 10  # seconds: the first retry within 10 s, then doubling ...
-EMAIL_RETRY_BACKOFF_MAX = 600  # ... up to 10 minutes: about 50 minutes of trying in all
+EMAIL_RETRY_BACKOFF_MAX = selectors.EMAIL_RETRY_BACKOFF_MAX  # ... up to 10 minutes: about 50 minutes in all
 
 
 def _retry_email(task, *, intent_id: str, kind: str, error: Exception) -> None:
@@ -67,11 +67,12 @@ def _retry_email(task, *, intent_id: str, kind: str, error: Exception) -> None:
     raise task.retry(exc=error, countdown=countdown)
 
 
-@shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
+@shared_task(bind=True, acks_late=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_booking_confirmation(self, intent_id: str) -> bool:
+    """Idempotent (the claim), so acks_late: a worker lost mid-task leaves it to be delivered again."""
     booking = services.claim_confirmation_email(intent_id=intent_id)
     if booking is None:
-        return False  # already sent (or no payment record)
+        return False  # already sent, being sent, or no payment record
     try:
         context = {
             "booking": booking,
@@ -86,12 +87,26 @@ def send_booking_confirmation(self, intent_id: str) -> bool:
             recipient_list=[booking.buyer_email],
             html_message=render_to_string("emails/booking_confirmed.html", context),
         )
-    except Exception as error:
+    except BaseException as error:  # any failure, a shutdown or time limit too: the claim is never kept
         services.unclaim_confirmation_email(intent_id=intent_id)
+        if not isinstance(error, Exception):
+            raise
         _retry_email(self, intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION, error=error)
         return False
-    services.record_email_sent(intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION)
+    services.record_confirmation_sent(intent_id=intent_id)
     return True
+
+
+@shared_task(ignore_result=True)
+def resend_missing_confirmations() -> int:
+    """Beat: a confirmed booking whose email was never sent (its task lost with a worker or the
+    broker) gets it well within CONFIRMATION_EMAIL_DEADLINE_SECONDS."""
+    intent_ids = selectors.confirmations_to_resend()
+    for intent_id in intent_ids:
+        send_booking_confirmation.delay(str(intent_id))
+    if intent_ids:
+        logger.warning("re-sending %d confirmation emails that were not sent in time", len(intent_ids))
+    return len(intent_ids)
 
 
 @shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)

@@ -104,11 +104,13 @@ class WaitingRoomConfigAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        services.update_config(event=obj.event, **{name: getattr(obj, name) for name in EDITABLE})
+        services.update_config(
+            event=obj.event, acting_user=request.user, **{name: getattr(obj, name) for name in EDITABLE}
+        )
 
     def _set(self, request, queryset, **changes):
         for config in queryset.select_related("event"):
-            services.update_config(event=config.event, **changes)
+            services.update_config(event=config.event, acting_user=request.user, **changes)
         self.message_user(request, f"Updated {queryset.count()} waiting room(s).", messages.SUCCESS)
 
     @admin.action(description="Pause admission")
@@ -160,6 +162,6 @@ class WaitingRoomConfigAdmin(admin.ModelAdmin):
                 "Buyers inside keep going.",
             )
         for config in queryset:
-            services.flush_line(event_id=config.event_id)
+            services.flush_line(event_id=config.event_id, acting_user=request.user)
         self.message_user(request, f"Flushed {queryset.count()} line(s).", messages.WARNING)
         return None

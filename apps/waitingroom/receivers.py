@@ -36,18 +36,16 @@ def intent_held_pins_slot(sender, held, **kwargs):
 
 @receiver(intent_ended, dispatch_uid="waitingroom_intent_ended")
 def intent_ended_frees_slots(sender, endings, **kwargs):
-    """A finished booking, a released or expired hold: the buyer's inside slot is freed now."""
+    """A finished booking, a released or expired hold: the buyer's inside slot is freed now.
+
+    Delivered through the core's outbox: a Redis error is raised, so the relay calls this again
+    (leaving is idempotent) and the slot is freed once Redis answers, not only when it lapses."""
     by_event = defaultdict(list)
     for ending in endings:
         if ending.session_ref:
             by_event[ending.event_id].append(ending.session_ref)
     for event_id, visitors in by_event.items():
-        try:
-            services.leave(event_id=event_id, visitor_ids=visitors)
-        except RedisError:
-            logger.warning(
-                "could not free %d inside slots of event %s (they lapse by themselves)", len(visitors), event_id
-            )
+        services.leave(event_id=event_id, visitor_ids=visitors)
 
 
 @receiver(user_logged_in, dispatch_uid="waitingroom_staff_flag")

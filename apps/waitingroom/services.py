@@ -10,12 +10,14 @@ import logging
 import math
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
+from apps.core import audit
 from apps.core.clock import now_ms
 from apps.waitingroom import prequeue, queue
 from apps.waitingroom.contract import ADMIT_LOCK_MS, YES, InventoryState, RoomKeys, RoomMode, Where, flag
@@ -50,9 +52,11 @@ def update_config(
     grace_seconds: int | None = None,
     paused: bool | None = None,
     closed: bool | None = None,
+    acting_user: AbstractBaseUser | None = None,
 ) -> WaitingRoomConfig:
     """Change the settings given (None leaves one as it is); live at once: the mirror is
-    written after commit. Raises ValidationError for values the model refuses."""
+    written after commit. A change by a person (`acting_user`: pause, close, a setting) is
+    recorded in the audit log. Raises ValidationError for values the model refuses."""
     changes = {
         "mode": mode,
         "capacity": capacity,
@@ -69,6 +73,9 @@ def update_config(
                 setattr(config, name, value)
         config.full_clean(exclude=["event"])
         config.save()
+        if acting_user is not None:
+            given = ", ".join(f"{name}={value}" for name, value in changes.items() if value is not None)
+            audit.record(acting_user=acting_user, action="change room", target=f"event {event.slug}", detail=given)
     return config
 
 
@@ -99,9 +106,10 @@ def mirror_config(*, config: WaitingRoomConfig) -> None:
         logger.warning("could not mirror the waiting room of event %s; the admit task retries", event.id)
 
 
-def flush_line(*, event_id: int) -> None:
-    """Empty the line (everyone waiting loses the place; those inside stay)."""
+def flush_line(*, event_id: int, acting_user: AbstractBaseUser | None = None) -> None:
+    """Empty the line (everyone waiting loses the place; those inside stay), recorded in the audit log."""
     queue.client().delete(*RoomKeys.of(event_id).keys(RoomKeys.WAITING))
+    audit.record(acting_user=acting_user, action="flush line", target=f"event {event_id}")
 
 
 # --- Visitors ---------------------------------------------------------------------------
