@@ -1,29 +1,22 @@
-"""Shared by the benchmarks: start the stack the production way, drive HTTP load, report figures.
+"""Shared by the benchmarks: drive HTTP load, report figures. The stack they measure is started
+by devstack (the production way, as the tests start it).
 
 Benchmarks talk to the product over HTTP only; `manage.py` is used solely to set up test data
-(like an operator would) before the measured part begins.
+and to audit afterwards (like an operator would), outside the measured part.
 """
 
 import asyncio
 import json
 import os
-import secrets
 import statistics
-import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import uvloop
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 
 
 @dataclass
@@ -205,119 +198,6 @@ async def trivial_baseline(base_url: str, requests: int, concurrency: int) -> St
     async with client(base_url) as http:
         await drive("warm-up", min(200, requests), concurrency, lambda i: http.get("/healthz"))
         return await drive("trivial view /healthz", requests, concurrency, lambda i: http.get("/healthz"))
-
-
-def bench_env(**extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "booking_site.settings",
-        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/surge_bench"),
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
-        "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(32)),
-        "DEBUG": "false",
-        "HTTPS": "false",  # load runs talk plain http://127.0.0.1
-        "RAZORPAY_EMULATOR_ENABLED": "true",  # load runs pay through the emulator, with its local keys
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.update(extra)
-    return env
-
-
-def manage(*args: str, env: dict[str, str]) -> str:
-    """Operator set-up (create events, migrate): not part of what is measured."""
-    done = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
-def ensure_database(env: dict[str, str]) -> None:
-    url = env["DATABASE_URL"]
-    if url.startswith("postgres"):
-        name = url.rsplit("/", 1)[-1]
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True, check=False)
-    manage("migrate", "--noinput", "-v0", env=env)
-    manage("collectstatic", "--noinput", "-v0", env=env)
-
-
-@contextmanager
-def web_server(env: dict[str, str], *, port: int, workers: int = 4, threads: int = 4):
-    """gunicorn the production way (Procfile's web), on a local port, stopped on exit."""
-    process = subprocess.Popen(
-        [PY, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"],
-        cwd=ROOT,
-        env={**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit("gunicorn did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-@contextmanager
-def process(name: str, cmd: list[str], env: dict[str, str], logs: Path):
-    """A process of the stack, its output in logs/<name>.log; stopped (then killed) on exit."""
-    log = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@contextmanager
-def front(env: dict[str, str], logs: Path, *, port: int, lobby_port: int, booking_port: int):
-    """The production front on loopback: nginx (scripts/nginx.sh) before the two gunicorn lanes,
-    lobby and booking (sized by env's LOBBY_*/BOOKING_* settings, see gunicorn.conf.py).
-    Yields the front's URL once it answers."""
-    gunicorn = [PY, "-m", "gunicorn", "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"]
-    lanes = {"LOBBY_PORT": str(lobby_port), "BOOKING_PORT": str(booking_port)}
-    nginx_env = {
-        **env,
-        "SURGE_NGINX_DIR": str(logs / "nginx"),
-        "SURGE_FRONT_LISTEN": f"127.0.0.1:{port}",
-        "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
-        "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
-    }
-    url = f"http://127.0.0.1:{port}"
-    with (
-        process("lobby", gunicorn, {**env, **lanes, "SURGE_LANE": "lobby"}, logs),
-        process("booking", gunicorn, {**env, **lanes, "SURGE_LANE": "booking"}, logs),
-        process("nginx", ["bash", "scripts/nginx.sh", "run"], nginx_env, logs),
-    ):
-        wait_http(f"{url}/healthz")
-        wait_http(f"{url}/readyz")  # the booking lane too
-        yield url
-
-
-def wait_http(url: str, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up")
 
 
 def describe_machine() -> str:

@@ -10,10 +10,9 @@ client shares the machine's cores with the emulator: the absolute figures are a 
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,27 +28,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "booking_site.settings")
 django.setup()
 from django.conf import settings  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_emulator(workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "RAZORPAY_EMULATOR_ENABLED": "true"}
-    cmd = [sys.executable, "manage.py", "razorpay_emulator", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if requests.get(url + "/_emulator/health", timeout=1).ok:
-                return proc, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    proc.terminate()
-    raise SystemExit("the emulator did not start")
+from devstack.emulator import Emulator  # noqa: E402
 
 
 def run_phase(name: str, make_call: Callable[[], Callable[[], object]], threads: int, seconds: float) -> dict:
@@ -100,9 +79,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each phase")
     args = parser.parse_args()
 
-    proc = None
+    emulator = None
     if args.start:
-        proc, url = start_emulator(args.workers)
+        logs = Path(tempfile.mkdtemp(prefix="bench-emulator-"))
+        emulator = Emulator({**os.environ}, logs / "emulator.log", args=["--workers", str(args.workers)]).start()
+        url = emulator.url
     else:
         url = args.url or settings.RAZORPAY_API_URL
     auth = (settings.RAZORPAY_KEY_ID, settings.RAZORPAY_KEY_SECRET)
@@ -121,9 +102,8 @@ def main() -> None:
             run_phase("SDK order.create", create_order, args.threads, args.seconds),
         ]
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+        if emulator is not None:
+            emulator.stop()
 
     print(f"emulator {url}, {args.threads} client threads, {args.seconds:.0f} s per phase, {os.cpu_count()} cores")
     for r in results:

@@ -19,22 +19,29 @@ import http.client
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devstack.processes import ensure_database  # noqa: E402
+from devstack.stack import web_server  # noqa: E402
+
 BENCH_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/surge_wr_bench",
     "REDIS_URL": "redis://127.0.0.1:6379/12",
     "SECRET_KEY": "bench-secret-key",
     "DEBUG": "false",
+    "HTTPS": "false",  # plain http://127.0.0.1, as every load run
     "DJANGO_SETTINGS_MODULE": "booking_site.settings",
     "LOG_LEVEL": "WARNING",
+    "RAZORPAY_EMULATOR_ENABLED": "true",  # the settings' local keys: this benchmark pays nothing
 }
 
 
@@ -86,31 +93,15 @@ def summarise(latencies: list[float], errors: int, seconds: float) -> dict:
     }
 
 
-def start_server(port: int) -> subprocess.Popen:
-    env = {**os.environ}
-    py = sys.executable
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as pg:
-        if not pg.execute("SELECT 1 FROM pg_database WHERE datname = 'surge_wr_bench'").fetchone():
-            pg.execute("CREATE DATABASE surge_wr_bench")
-    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([py, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    env.update({"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")})
-    gunicorn = str(Path(py).with_name("gunicorn"))
-    server = subprocess.Popen(
-        [gunicorn, "booking_site.wsgi", "--config", "booking_site/gunicorn.conf.py"], cwd=ROOT, env=env
-    )
-    for _ in range(100):
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            c.request("GET", "/healthz")
-            if c.getresponse().status == 200:
-                return server
-        except OSError:
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
+@contextmanager
+def started_server(port: int) -> Iterator[None]:
+    """gunicorn on its own database (migrated, static files collected), stopped on exit."""
+    env = {**os.environ, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
+    ensure_database(env)
+    with tempfile.TemporaryDirectory(prefix="bench-gate-") as logs:
+        workers = int(env["WEB_CONCURRENCY"])
+        with web_server(env, Path(logs), port=port, workers=workers, threads=int(env.get("GUNICORN_THREADS", "4"))):
+            yield
 
 
 def setup_data():
@@ -140,12 +131,20 @@ def setup_data():
     assert queue.admit(conn, on.id, services.now_ms()).admitted == ["bench-inside"]
     queue.join(conn, on.id, "bench-waiting", services.now_ms())
     token, _ = tokens.issue(event_id=on.id, visitor_id="bench-inside")
-    inside_cookie = f"{tokens.VISITOR_COOKIE}=bench-inside; {tokens.cookie_name(on.id)}={token}"
+    inside_cookie = (
+        f"{tokens.VISITOR_COOKIE}={tokens.visitor_cookie_value('bench-inside')}; {tokens.cookie_name(on.id)}={token}"
+    )
     return (
         {
             "gated": (f"/events/{on.slug}/seats/", inside_cookie),
-            "off": (f"/events/{events['off'].slug}/seats/", f"{tokens.VISITOR_COOKIE}=bench-other"),
-            "status": (f"/queue/{on.slug}/status", f"{tokens.VISITOR_COOKIE}=bench-waiting"),
+            "off": (
+                f"/events/{events['off'].slug}/seats/",
+                f"{tokens.VISITOR_COOKIE}={tokens.visitor_cookie_value('bench-other')}",
+            ),
+            "status": (
+                f"/queue/{on.slug}/status",
+                f"{tokens.VISITOR_COOKIE}={tokens.visitor_cookie_value('bench-waiting')}",
+            ),
             "trivial": ("/healthz", ""),
         },
         on,
@@ -168,7 +167,10 @@ def gate_in_process(event, token: str, rounds: int = 5000) -> dict:
     def request(path):
         r = factory.get(path)
         r.session = SessionStore()
-        r.COOKIES = {tokens.VISITOR_COOKIE: "bench-inside", tokens.cookie_name(event.id): token}
+        r.COOKIES = {
+            tokens.VISITOR_COOKIE: tokens.visitor_cookie_value("bench-inside"),
+            tokens.cookie_name(event.id): token,
+        }
         return r
 
     seats, other = f"/events/{event.slug}/seats/", "/about/"
@@ -196,8 +198,7 @@ def main():
     if args.start:
         os.environ.update(BENCH_ENV)  # its own database and Redis db, whatever the shell says
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", BENCH_ENV["DJANGO_SETTINGS_MODULE"])
-    server = start_server(urlsplit(args.url).port) if args.start else None
-    try:
+    with started_server(urlsplit(args.url).port) if args.start else nullcontext():
         targets, event, token = setup_data()
         # Interleaved rounds: this machine is shared, so background load hits every target alike.
         samples = {name: ([], 0) for name in targets}
@@ -209,10 +210,6 @@ def main():
                 samples[name] = (samples[name][0] + latencies, samples[name][1] + errors)
         results = {name: summarise(lat, err, args.seconds) for name, (lat, err) in samples.items()}
         in_process = gate_in_process(event, token)
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=15)
 
     print(f"\n{args.clients} client processes x {args.seconds:.0f} s each, keep-alive, against {args.url}\n")
     print(f"{'':10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")

@@ -23,18 +23,10 @@ import time
 from pathlib import Path
 
 from bench import seatmap
-from bench.common import (
-    Crowd,
-    Stats,
-    bench_env,
-    describe_machine,
-    drive,
-    ensure_database,
-    front,
-    manage,
-    run_load,
-    trivial_baseline,
-)
+from bench.common import Crowd, Stats, describe_machine, drive, run_load, trivial_baseline
+from devstack.env import bench_env
+from devstack.processes import ensure_database, manage
+from devstack.stack import front
 
 STADIUM = {"rows": 1000, "seats_per_row": 50, "sections": 10}  # 50,000 seats
 PHONE = {"width": 390, "height": 844}
@@ -227,7 +219,8 @@ def main() -> None:
     ensure_database(env)
     events = create_events(env, args.runs, args.buyers)
     with tempfile.TemporaryDirectory(prefix="bench-holds-") as logs:
-        with front(env, Path(logs), port=args.port, lobby_port=args.port + 1, booking_port=args.port + 2) as base:
+        with front(env, Path(logs), port=args.port, lobby_port=args.port + 1, booking_port=args.port + 2) as stack:
+            base = stack.url
             runs = [
                 run_load(one_run(base, run, events[run], args.buyers, args.concurrency)) for run in range(args.runs)
             ]

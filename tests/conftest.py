@@ -1,8 +1,4 @@
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
@@ -10,8 +6,9 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from apps.booking.selectors import forget_event
+from devstack.emulator import Emulator
 from tests.factories import make_event
-from tests.processes import ROOT, product_env
+from tests.processes import product_env
 
 
 @pytest.fixture(autouse=True)
@@ -51,43 +48,15 @@ def hold_variant(monkeypatch):
 EMULATOR_REDIS = os.environ.get("TEST_EMULATOR_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def emulator(live_server, tmp_path_factory):
     """The Razorpay emulator on a free port, delivering webhooks to the live server."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(tmp_path_factory.mktemp("emulator") / "emulator.log", "w")  # noqa: SIM115
     env = product_env(
-        REDIS_URL=EMULATOR_REDIS,
-        RAZORPAY_EMULATOR_ENABLED="true",
-        RAZORPAY_EMULATOR_WEBHOOK_URL=f"{live_server.url}/payments/razorpay/webhook/",
+        REDIS_URL=EMULATOR_REDIS, RAZORPAY_EMULATOR_WEBHOOK_URL=f"{live_server.url}/payments/razorpay/webhook/"
     )
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "razorpay_emulator", "--port", str(port), "--backoff-base", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/v1/orders/order_none", timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"emulator did not start; see {log.name}") from None
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    log = tmp_path_factory.mktemp("emulator") / "emulator.log"
+    with Emulator(env, log, args=["--backoff-base", "0.2"]) as process:
+        yield process.url
 
 
 @pytest.fixture

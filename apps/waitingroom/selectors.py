@@ -1,9 +1,11 @@
-"""Reads of the waiting room: event lookups for the views (Redis first) and the ops figures."""
+"""Reads of the waiting room: event lookups for the views (Redis first), the ops figures and the audit."""
 
 import math
 from dataclasses import dataclass
 
-from apps.booking.models import Event
+from django.utils import timezone
+
+from apps.booking.models import BookingIntent, Event
 from apps.booking.selectors import inventory_counts
 from apps.core.clock import now_ms
 from apps.waitingroom import queue
@@ -74,3 +76,31 @@ def live_figures(config: WaitingRoomConfig) -> LiveFigures:
         seats_available=counts.available,
         inventory_state=InventoryState(inv.decode()) if inv else InventoryState.OK,
     )
+
+
+def leaked_slots_now(event_id: int) -> set[str]:
+    """Visitors counted inside whose holds have all ended (confirmed, released, expired,
+    refunded): the slot is given back when the last one ends (receivers.intent_ended_frees_slots),
+    so one still counted keeps a buyer out of the line. A visitor inside with no hold at all is
+    not one: they are still choosing seats."""
+    now_ms = int(time.time() * 1000)
+    inside = {v.decode() for v in queue.client().zrangebyscore(RoomKeys.of(event_id).inside, now_ms, "+inf")}
+    if not inside:
+        return set()
+    intents = BookingIntent.objects.filter(event_id=event_id, session_ref__in=inside)
+    holders = set(intents.values_list("session_ref", flat=True))
+    live = intents.filter(status=BookingIntent.Status.HELD, expires_at__gt=timezone.now())
+    return holders - set(live.values_list("session_ref", flat=True))
+
+
+def leaked_slots(event_ids: list[int], *, settle_seconds: float = 3.0) -> dict[int, set[str]]:
+    """Each event's leaked slots that are still there after a settle.
+
+    Redis and PostgreSQL are read one after the other, and a hold that ends in between (the
+    expiry sweep runs all along) frees its slot just after its commit: at one instant a slot
+    can be legitimately in flight, so only what is still leaked settle_seconds later counts."""
+    first = {event_id: leaked_slots_now(event_id) for event_id in event_ids}
+    if settle_seconds and any(first.values()):
+        time.sleep(settle_seconds)
+        return {event_id: seen & leaked_slots_now(event_id) if seen else seen for event_id, seen in first.items()}
+    return first

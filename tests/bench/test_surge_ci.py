@@ -3,17 +3,24 @@ two gunicorn lanes, Celery worker and beat, the emulator), from many source addr
 limit on, ending in a clean audit and no 5xx. Every change proves the flow end to end."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+from django.conf import settings
 
+from devstack.ports import free_port_block
+from tests.conftest import EMULATOR_REDIS
 from tests.processes import ROOT
 
 pytestmark = pytest.mark.slow
 
 
 def test_ci_sized_drop_is_clean(tmp_path):
+    # This run's own database, Redis dbs (the test run's, unused by this test meanwhile) and ports:
+    # another test run on the machine may be dropping at the same time.
+    database = f"surge_ci_{os.environ.get('TEST_DATABASE_NAME', 'drop')}"
     done = subprocess.run(
         [
             sys.executable,
@@ -35,13 +42,13 @@ def test_ci_sized_drop_is_clean(tmp_path):
             "--late-delay",
             "2",
             "--database",
-            "surge_ci_drop",
+            database,
             "--redis-url",
-            "redis://127.0.0.1:6379/7",
+            settings.REDIS_URL,
             "--emulator-redis-url",
-            "redis://127.0.0.1:6379/8",
+            EMULATOR_REDIS,
             "--port",
-            "8850",
+            str(free_port_block(4)),
             "--out",
             str(tmp_path),
         ],

@@ -6,40 +6,25 @@ conftest flushes its Redis database before every test, so each test starts from 
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import razorpay
 import requests
 from django.conf import settings
 
+from devstack.emulator import Emulator, pay
+from devstack.ports import free_port
+from devstack.waits import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 class Receiver:
@@ -101,7 +86,12 @@ class Receiver:
             return [r for r in self.requests if _order_id(r["json"]) == order_id]
 
     def wait_for(self, order_id: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        return wait_until(lambda: (lambda got: got if len(got) >= count else None)(self.for_order(order_id)), timeout)
+        return wait_for(
+            lambda: (lambda got: got if len(got) >= count else None)(self.for_order(order_id)),
+            timeout=timeout,
+            interval=0.05,
+            what=f"{count} webhooks about {order_id}",
+        )
 
 
 def _order_id(envelope: dict[str, Any]) -> str | None:
@@ -111,57 +101,21 @@ def _order_id(envelope: dict[str, Any]) -> str | None:
     return payload.get("payment", {}).get("entity", {}).get("order_id")
 
 
-class EmulatorProcess:
-    """`manage.py razorpay_emulator` as a subprocess, restartable on the same port."""
+class EmulatorProcess(Emulator):
+    """`manage.py razorpay_emulator` as a subprocess with short retry timings, restartable on the
+    same port, sharing the tests' Redis database."""
 
     def __init__(self, webhook_url: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.webhook_url = webhook_url
-        self.proc: subprocess.Popen[bytes] | None = None
         OUTPUT.mkdir(exist_ok=True)
-        self.log_path = OUTPUT / "emulator.log"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "RAZORPAY_EMULATOR_ENABLED": "true",
-            "REDIS_URL": settings.REDIS_URL,
-            "PYTHONUNBUFFERED": "1",
-        }
-        cmd = [sys.executable, "manage.py", "razorpay_emulator", "--port", str(self.port)]
-        cmd += ["--webhook-url", self.webhook_url, "--webhook-timeout", "1", "--backoff-base", "0.2"]
-        cmd += ["--backoff-max", "1.6", "--late-delay", "1", "--event-gap", "0.1", "--threads", "16"]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                if requests.get(self.url + "/_emulator/health", timeout=1).text == "ok":
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"emulator did not answer within 20 s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        args = ["--webhook-url", webhook_url, "--webhook-timeout", "1", "--backoff-base", "0.2"]
+        args += ["--backoff-max", "1.6", "--late-delay", "1", "--event-gap", "0.1", "--threads", "16"]
+        super().__init__(
+            {**os.environ, "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}, OUTPUT / "emulator.log", args=args
+        )
 
     # --- control API --------------------------------------------------------------------
-    def pay(self, order_id: str, **body: Any) -> requests.Response:
-        return requests.post(f"{self.url}/_emulator/orders/{order_id}/pay", json=body, timeout=10)
+    def pay(self, order_id: str, outcome: str = "success", **body: Any) -> httpx.Response:
+        return pay(self.url, order_id, outcome, **body)
 
     def faults(self, **switches: Any) -> dict[str, Any]:
         response = requests.post(f"{self.url}/_emulator/faults", json=switches, timeout=10)

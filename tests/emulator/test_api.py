@@ -8,7 +8,7 @@ import requests
 from django.conf import settings
 from razorpay.errors import BadRequestError, SignatureVerificationError
 
-from tests.emulator.conftest import wait_until
+from devstack.waits import wait_for
 
 ORDER_FIELDS = {
     "id", "entity", "amount", "amount_paid", "amount_due", "currency", "receipt",
@@ -228,14 +228,14 @@ def test_late_payment_is_captured_after_the_delay(client, emulator, order):
     assert body["status"] == "pending" and "razorpay_signature" not in body
     payment = client.payment.fetch(body["razorpay_payment_id"])
     assert (payment["status"], client.order.fetch(order["id"])["status"]) == ("created", "attempted")
-    wait_until(lambda: client.payment.fetch(payment["id"])["status"] == "captured", timeout=5)
+    wait_for(lambda: client.payment.fetch(payment["id"])["status"] == "captured", timeout=5)
     assert client.order.fetch(order["id"])["status"] == "paid"
 
 
 def test_late_payment_on_an_order_paid_meanwhile_stays_authorized(client, emulator, order):
     late_id = emulator.pay(order["id"], outcome="late", delay_seconds=0.5).json()["razorpay_payment_id"]
     emulator.pay(order["id"], outcome="success")
-    wait_until(lambda: client.payment.fetch(late_id)["status"] == "authorized", timeout=5)
+    wait_for(lambda: client.payment.fetch(late_id)["status"] == "authorized", timeout=5)
     assert client.order.fetch(order["id"])["amount_paid"] == 50000
 
 

@@ -10,7 +10,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page
 
-from tests.emulator.conftest import OUTPUT, free_port
+from devstack.ports import free_port
+from tests.emulator.conftest import OUTPUT
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ import requests
 from django.conf import settings
 from razorpay.errors import SignatureVerificationError
 
-from tests.emulator.conftest import wait_until
+from devstack.waits import wait_for
 
 SUCCESS_EVENTS = ["payment.authorized", "payment.captured", "order.paid"]
 
@@ -78,7 +78,7 @@ def test_retries_until_the_receiver_accepts(emulator, receiver, order):
     assert {r["json"]["event"]: sum(1 for x in got if x["event_id"] == r["event_id"]) for r in got} == dict.fromkeys(
         SUCCESS_EVENTS, 3
     )
-    deliveries = wait_until(
+    deliveries = wait_for(
         lambda: (lambda d: d if all(x["delivered"] for x in d) else None)(emulator.deliveries(order_id=order["id"]))
     )
     for delivery in deliveries:
@@ -92,7 +92,7 @@ def test_a_receiver_timeout_is_retried_with_the_same_event_id(emulator, receiver
     emulator.pay(order["id"], outcome="success", capture=False)
     got = receiver.wait_for(order["id"], 2)
     assert got[0]["event_id"] == got[1]["event_id"] and got[0]["body"] == got[1]["body"]
-    delivery = wait_until(
+    delivery = wait_for(
         lambda: (lambda d: d if d[0]["delivered"] else None)(emulator.deliveries(order_id=order["id"]))
     )[0]
     assert delivery["attempts"][0]["status"] is None and "timed out" in delivery["attempts"][0]["error"]
@@ -133,7 +133,7 @@ def test_fault_drop_first(emulator, receiver, order):
     emulator.faults(drop_first=2)
     emulator.pay(order["id"], outcome="success", capture=False)
     got = receiver.wait_for(order["id"], 1)
-    delivery = wait_until(
+    delivery = wait_for(
         lambda: (lambda d: d if d[0]["delivered"] else None)(emulator.deliveries(order_id=order["id"]))
     )[0]
     assert [a["status"] for a in delivery["attempts"]] == [None, None, 200]

@@ -8,8 +8,9 @@ import json
 import time
 import uuid
 
-import httpx
 from django.conf import settings
+
+from devstack.emulator import pay as emulator_pay
 
 
 def worker_env(emulator: str) -> dict[str, str]:
@@ -22,8 +23,7 @@ def worker_env(emulator: str) -> dict[str, str]:
 
 def pay(emulator: str, order_id: str, outcome: str = "success", **extra) -> dict:
     """What the Checkout modal would do when the buyer pays (the emulator's scripted path)."""
-    response = httpx.post(f"{emulator}/_emulator/orders/{order_id}/pay", json={"outcome": outcome, **extra}, timeout=10)
-    return response.json()
+    return emulator_pay(emulator, order_id, outcome, **extra).json()
 
 
 def signed_webhook(event: str, *, payment: dict | None = None, order: dict | None = None, refund: dict | None = None):

@@ -1,0 +1,60 @@
+"""The measurements before the drop: the arrival path alone and whole buyers without a waiting room."""
+
+from bench import seatmap
+from bench.common import Crowd, Stats, drive
+from bench.holds import seat_label
+
+
+async def arrival_path_phase(base: str, slug: str, requests: int, concurrency: int) -> tuple[Stats, Stats]:
+    """The two requests of an arrival, each on its own: the event page (through the front's
+    micro-cache) and the first status call (a new visitor each time: the join), spread over many
+    source addresses as real arrivals are."""
+    crowd = Crowd(base, per_address=1, connections=2)
+    try:
+
+        async def event_page(i):
+            return await (await crowd.http(i % 600)).get(f"/events/{slug}/")
+
+        async def first_poll(i):  # within every per-address limit: 5 joins per address
+            return await (await crowd.http(600 + i % 600)).get(
+                f"/queue/{slug}/status", headers={"Accept": "application/json"}
+            )
+
+        # A real arrival's status call rides the connection its event page opened: open every
+        # address's connection first (not measured), as the trivial view's are.
+        async def open_connection(i):
+            return await (await crowd.http(i)).get("/healthz")
+
+        await drive("warm-up", 1200, concurrency, open_connection)
+        page = await drive("arrival: event page", requests, concurrency, event_page)
+        poll = await drive("arrival: first status call (join)", requests, concurrency, first_poll)
+    finally:
+        await crowd.close()
+    return page, poll
+
+
+async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) -> Stats:
+    """Whole buyers (seat page + hold) per second on an event without a waiting room."""
+    crowd = Crowd(base, per_address=1, connections=2)  # each buyer from an address of its own: caps stay on
+    try:
+
+        async def whole_buyer(i):
+            http = await crowd.http(20_000 + i)
+            page = await http.get(seatmap.shell_path(slug))
+            await http.get(seatmap.layout_path(slug))
+            await http.get(seatmap.availability_path(slug))
+            token = page.cookies["csrftoken"]
+            return await http.post(
+                f"/events/{slug}/hold/",
+                data={"seat": seat_label(i), "name": "W", "email": f"w{i}@surge.test", "phone": "+919800000000"},
+                headers={
+                    "Accept": "application/json",
+                    "Cookie": f"csrftoken={token}",
+                    "X-CSRFToken": token,
+                    "Referer": base + "/",
+                },
+            )
+
+        return await drive("whole buyer (seat map + hold)", buyers, concurrency, whole_buyer)
+    finally:
+        await crowd.close()

@@ -1,0 +1,63 @@
+"""The stack of the drop: everything Procfile runs, on a fresh database, sized by the options."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+
+from devstack.env import bench_env
+from devstack.processes import ensure_database
+from devstack.stack import full_stack
+
+
+def pool_total(args) -> int:
+    """The configured ceiling of PostgreSQL connections: every process's pool at its maximum."""
+    celery_processes = args.celery_concurrency + 1  # prefork children + the main process (beat is separate)
+    lobby = args.lobby_workers * 2  # the lobby's pool (LANES in gunicorn.conf.py): pre-built pages need little
+    return (args.workers + celery_processes + 1) * args.pool_max + lobby
+
+
+@contextmanager
+def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], str, str]]:
+    """nginx before the lobby and booking lanes, Celery worker and beat, and the emulator: the
+    Procfile's way, on local ports, on a fresh database and empty Redis dbs. Yields (env, the
+    front's URL, the emulator's URL)."""
+    front_port, emulator_port, lobby_port, booking_port = args.port, args.port + 1, args.port + 2, args.port + 3
+    base, emulator = f"http://127.0.0.1:{front_port}", f"http://127.0.0.1:{emulator_port}"
+    env = bench_env(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
+        REDIS_URL=args.redis_url,
+        DB_POOL_MAX=str(args.pool_max),
+        DB_POOL_TIMEOUT="5",
+        SITE_URL=base,
+        RAZORPAY_API_URL=emulator,
+        RAZORPAY_CHECKOUT_JS=f"{emulator}/v1/checkout.js",
+        RAZORPAY_EMULATOR_ENABLED="true",
+        RAZORPAY_EMULATOR_WEBHOOK_URL=f"{base}/payments/razorpay/webhook/",
+        EXPIRE_INTENTS_EVERY_SECONDS="2",
+        RECONCILE_AFTER_SECONDS="15",
+        RECONCILE_EVERY_SECONDS="5",
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(logs / "mail"),
+        # Behind the front: the client address is nginx's X-Real-IP. Every limit stays on; the
+        # buyers come from many loopback addresses instead.
+        LOBBY_CONCURRENCY=str(args.lobby_workers),
+        BOOKING_CONCURRENCY=str(args.workers),
+        BOOKING_THREADS=str(args.threads),
+        BOOKING_DB_POOL_MAX=str(args.pool_max),
+    )
+    ensure_database(env, fresh=True)
+    redis.Redis.from_url(args.redis_url).flushdb()
+    redis.Redis.from_url(args.emulator_redis_url).flushdb()
+    with full_stack(
+        env,
+        logs,
+        port=front_port,
+        emulator_port=emulator_port,
+        lobby_port=lobby_port,
+        booking_port=booking_port,
+        emulator_env={**env, "REDIS_URL": args.emulator_redis_url},
+        celery_concurrency=args.celery_concurrency,
+    ) as running:
+        yield env, running.url, running.emulator

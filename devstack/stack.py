@@ -1,0 +1,161 @@
+"""The stack the production way (Procfile): gunicorn (one pool, or the lobby and booking lanes
+behind nginx), Celery worker and beat, the emulator; each on loopback, stopped on exit."""
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.emulator import Emulator
+from devstack.ports import free_port
+from devstack.processes import GUNICORN, PY, process
+from devstack.waits import answers, wait_for, wait_http
+
+ALL_QUEUES = "default,confirmations,emails,reconciliation"
+
+
+@contextmanager
+def web_server(env: dict[str, str], logs: Path, *, port: int | None = None, workers: int = 2, threads: int = 8):
+    """gunicorn as Procfile's web runs it (one plain pool, no lanes); yields its URL once it answers."""
+    port = port or free_port()
+    pool_env = {**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)}
+    with process("gunicorn", GUNICORN, pool_env, logs) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", timeout=30, process=proc)
+        yield url
+
+
+@dataclass
+class Front:
+    url: str
+    lobby: subprocess.Popen | None  # None when one shared pool serves both lanes
+    nginx_dir: Path
+
+
+@contextmanager
+def front(
+    env: dict[str, str],
+    logs: Path,
+    *,
+    port: int | None = None,
+    lobby_port: int | None = None,
+    booking_port: int | None = None,
+    shared_pool: bool = False,
+    lobby: tuple[int, int] | None = None,
+    booking: tuple[int, int] | None = None,
+    access_logs: bool = False,
+    nginx: dict[str, str] | None = None,
+) -> Iterator[Front]:
+    """The production front on loopback: nginx (scripts/nginx.sh, the repo's config) before the
+    two gunicorn lanes, lobby and booking. Each lane is sized by `lobby`/`booking` (processes,
+    threads) or else by env's LOBBY_*/BOOKING_* settings (gunicorn.conf.py). With shared_pool,
+    the control: one pool of both lanes' size serves both. Yields once both lanes answer."""
+    port, lobby_port, booking_port = port or free_port(), lobby_port or free_port(), booking_port or free_port()
+    lanes = {**env, "LOBBY_PORT": str(lobby_port), "BOOKING_PORT": str(booking_port)}
+
+    def lane(name: str, size: tuple[int, int] | None) -> dict[str, str]:
+        upper = name.upper()
+        sized = {f"{upper}_CONCURRENCY": str(size[0]), f"{upper}_THREADS": str(size[1])} if size else {}
+        logged = {"GUNICORN_ACCESS_LOG": str(logs / f"{'shared' if shared_pool else name}-access.log")}
+        return {**lanes, "SURGE_LANE": name, **sized, **(logged if access_logs else {})}
+
+    with ExitStack() as stack:
+        lobby_process = None
+        if shared_pool:
+            both = (lobby or (1, 8), booking or (1, 4))
+            size = (both[0][0] + both[1][0], max(both[0][1], both[1][1]))
+            stack.enter_context(process("shared", GUNICORN, lane("booking", size), logs))
+            lobby_port = booking_port
+        else:
+            lobby_process = stack.enter_context(process("lobby", GUNICORN, lane("lobby", lobby), logs))
+            stack.enter_context(process("booking", GUNICORN, lane("booking", booking), logs))
+        nginx_dir = logs / "nginx"
+        nginx_env = {
+            **env,
+            "SURGE_NGINX_DIR": str(nginx_dir),
+            "SURGE_FRONT_LISTEN": f"127.0.0.1:{port}",
+            "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
+            "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
+            **(nginx or {}),
+        }
+        nginx_process = stack.enter_context(process("nginx", ["bash", "scripts/nginx.sh", "run"], nginx_env, logs))
+        url = f"http://127.0.0.1:{port}"
+        # /readyz is served by the booking lane: both lanes are up.
+        wait_for(
+            lambda: answers(f"{url}/healthz", timeout=1) and answers(f"{url}/readyz", timeout=1),
+            timeout=40,
+            interval=0.3,
+            what="the front",
+            process=nginx_process,
+        )
+        yield Front(url, lobby_process, nginx_dir)
+
+
+def celery_command(*, concurrency: int | None, queues: str, loglevel: str, beat_schedule: Path | None) -> list[str]:
+    """A worker's command line: prefork with concurrency children, or solo (None); with beat
+    embedded when given its schedule file."""
+    cmd = [PY, "-m", "celery", "-A", "booking_site", "worker", "--loglevel", loglevel, "-Q", queues]
+    cmd += ["--concurrency", str(concurrency)] if concurrency else ["-P", "solo"]
+    cmd += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if beat_schedule is not None:
+        cmd += ["-B", "--schedule", str(beat_schedule)]
+    return cmd
+
+
+@contextmanager
+def celery_worker(
+    env: dict[str, str],
+    logs: Path,
+    *,
+    concurrency: int | None = None,
+    queues: str = ALL_QUEUES,
+    loglevel: str = "INFO",
+    beat_schedule: Path | None = None,
+    name: str = "celery",
+) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` (Procfile's worker), stopped on exit."""
+    cmd = celery_command(concurrency=concurrency, queues=queues, loglevel=loglevel, beat_schedule=beat_schedule)
+    with process(name, cmd, env, logs) as proc:
+        yield proc
+
+
+@contextmanager
+def celery_beat(env: dict[str, str], logs: Path, *, loglevel: str = "WARNING") -> Iterator[subprocess.Popen]:
+    """Procfile's beat: the periodic tasks (expiry sweep, reconciliation, admissions)."""
+    cmd = [PY, "-m", "celery", "-A", "booking_site", "beat", "--loglevel", loglevel]
+    cmd += ["--schedule", str(logs / "beat-schedule")]
+    with process("beat", cmd, env, logs) as proc:
+        yield proc
+
+
+@dataclass
+class Stack:
+    url: str  # the front (nginx)
+    emulator: str
+    front: Front
+
+
+@contextmanager
+def full_stack(
+    env: dict[str, str],
+    logs: Path,
+    *,
+    port: int,
+    emulator_port: int,
+    lobby_port: int,
+    booking_port: int,
+    emulator_env: dict[str, str] | None = None,
+    celery_concurrency: int = 2,
+) -> Iterator[Stack]:
+    """Everything Procfile runs, on local ports: the emulator, a Celery worker and beat, and the
+    front (nginx before both lanes). env must already point the product at the emulator
+    (RAZORPAY_API_URL) and the emulator's webhooks at the front; emulator_env (its own Redis db)
+    defaults to env."""
+    with ExitStack() as stack:
+        emulator = Emulator(emulator_env or env, logs / "emulator.log", port=emulator_port, args=["--workers", "1"])
+        stack.enter_context(emulator)
+        stack.enter_context(celery_worker(env, logs, concurrency=celery_concurrency, loglevel="WARNING", name="worker"))
+        stack.enter_context(celery_beat(env, logs))
+        the_front = stack.enter_context(front(env, logs, port=port, lobby_port=lobby_port, booking_port=booking_port))
+        yield Stack(the_front.url, emulator.url, the_front)
