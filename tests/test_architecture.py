@@ -29,7 +29,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess:
 
 def copy_of_the_tree(tmp_path: Path) -> Path:
     tree = tmp_path / "tree"
-    for name in ("apps", "booking_site", "bench"):
+    for name in ("apps", "booking_site", "bench", "devstack"):
         shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__", "out"))
     shutil.copy(ROOT / ".importlinter", tree)
     return tree

@@ -1,6 +1,7 @@
 """Reads of the waiting room: event lookups for the views (Redis first), the ops figures and the audit."""
 
 import math
+import time
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -83,8 +84,7 @@ def leaked_slots_now(event_id: int) -> set[str]:
     refunded): the slot is given back when the last one ends (receivers.intent_ended_frees_slots),
     so one still counted keeps a buyer out of the line. A visitor inside with no hold at all is
     not one: they are still choosing seats."""
-    now_ms = int(time.time() * 1000)
-    inside = {v.decode() for v in queue.client().zrangebyscore(RoomKeys.of(event_id).inside, now_ms, "+inf")}
+    inside = {v.decode() for v in queue.client().zrangebyscore(RoomKeys.of(event_id).inside, now_ms(), "+inf")}
     if not inside:
         return set()
     intents = BookingIntent.objects.filter(event_id=event_id, session_ref__in=inside)
