@@ -22,7 +22,7 @@ from apps.core.models import OutboxMessage
 from apps.payments import selectors, services
 from apps.waitingroom import queue
 from apps.waitingroom.contract import RoomKeys
-from tests.conftest import free_port
+from devstack.ports import free_port
 from tests.factories import buyer, make_event
 from tests.payments.conftest import pay, worker_env
 from tests.processes import ROOT, celery_worker, product_env, wait_for
