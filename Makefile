@@ -23,10 +23,12 @@ chromium:
 nginx:
 	@scripts/nginx.sh install
 
-## Style and the layer rules: ruff, import-linter's contracts (.importlinter).
+## Style, the layer rules and the types: ruff, import-linter's contracts (.importlinter), mypy
+## with django-stubs on apps/ (pyproject.toml).
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 ## Run web (gunicorn), Celery worker and beat (and the emulator) together.
 run: venv nginx

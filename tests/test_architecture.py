@@ -27,6 +27,18 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess:
     )
 
 
+def mypy(tree: Path, cache: Path) -> subprocess.CompletedProcess:
+    """mypy as `make lint` runs it (its settings in pyproject.toml), with a cache of the test's own."""
+    return subprocess.run(
+        [BIN / "mypy", "--cache-dir", str(cache)],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": str(BIN)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def copy_of_the_tree(tmp_path: Path) -> Path:
     tree = tmp_path / "tree"
     for name in ("apps", "booking_site", "bench", "devstack"):
@@ -64,3 +76,24 @@ def test_an_import_cycle_fails_the_linter(tmp_path):
     (tree / "apps/waitingroom/second.py").write_text("def later():\n    from apps.waitingroom import first\n")
     done = lint_imports(tree)
     assert done.returncode != 0 and "No import cycles" in done.stdout
+
+
+def test_the_tree_type_checks(tmp_path):
+    done = mypy(ROOT, tmp_path / "cache")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_type_error_fails_the_type_checker(tmp_path):
+    """The copy holds what the Django plugin loads: its settings module (tests.settings) and the
+    installed apps."""
+    tree = tmp_path / "tree"
+    for name in ("apps", "booking_site", "razorpay_emulator"):
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (tree / "tests").mkdir()
+    for name in ("pyproject.toml", "tests/__init__.py", "tests/settings.py"):
+        shutil.copy(ROOT / name, tree / name)
+    (tree / "apps/booking/typo.py").write_text('x: int = "no"\n')
+    done = mypy(tree, tmp_path / "cache")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "apps/booking/typo.py:1: error: Incompatible types in assignment" in done.stdout
+    assert "Found 1 error in 1 file" in done.stdout  # the copy is otherwise clean: the plugin ran

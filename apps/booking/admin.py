@@ -6,6 +6,7 @@ confirmation fail with an IntegrityError."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from apps.booking import services
@@ -28,7 +29,7 @@ class ReadOnlyAdminMixin:
 
 class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
     extra = 0
-    max_num = 0
+    max_num: int | None = 0
     can_delete = False
     show_change_link = False
 
@@ -103,7 +104,7 @@ class EventAdmin(admin.ModelAdmin):
             "title": "Generate seat grid",
             "form": form,
             "events": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/booking/seat_grid.html", context)
@@ -121,7 +122,7 @@ class SeatAdmin(admin.ModelAdmin):
 
 class IntentSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = IntentSeat
-    fields = readonly_fields = ["seat"]
+    fields = readonly_fields = ("seat",)
 
 
 @admin.register(BookingIntent)
@@ -156,7 +157,7 @@ class BookingIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class BookedSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = BookedSeat
-    fields = readonly_fields = ["seat"]
+    fields = readonly_fields = ("seat",)
 
 
 @admin.register(Booking)

@@ -84,7 +84,7 @@ def seat_map(event: Event, now: datetime | None = None, *, section_ids: list[int
         sections[section.id] = SectionView(section.name, section.price_paise)
     available = 0
     total = 0
-    next_change = None
+    next_change: datetime | None = None
     rows = (
         Seat.objects.filter(event=event, section_id__in=list(sections))
         .order_by("section__position", "section_id", "id")
@@ -93,7 +93,10 @@ def seat_map(event: Event, now: datetime | None = None, *, section_ids: list[int
     for section_id, row_label, number, label, status, hold_expires_at in rows:
         total += 1
         status = Seat.status_at(status, hold_expires_at, now)
-        if status == Seat.Status.HELD and (next_change is None or hold_expires_at < next_change):
+        # A held seat always has its expiry (constraint seat_held_has_expiry_and_intent).
+        if status == Seat.Status.HELD and hold_expires_at is not None and (
+            next_change is None or hold_expires_at < next_change
+        ):
             next_change = hold_expires_at
         view = sections[section_id]
         if not view.rows or view.rows[-1][0] != row_label:

@@ -115,7 +115,7 @@ def generate_seat_grid(*, event: Event, seats_per_row: int, tiers: list[tuple[st
         raise InvalidRequest("Each tier needs at least one row and a price of at least 100 paise.")
     row_index = event.seats.values("row_label").distinct().count()
     position = event.sections.count()
-    seats = []
+    seats: list[Seat] = []
     for name, rows, price in tiers:
         section, _ = Section.objects.get_or_create(
             event=event, name=name, defaults={"price_paise": price, "position": position}
@@ -242,7 +242,7 @@ def _take_seats_in_one_statement(
     before the advisory lock is granted, so its counts would miss the hold it waited for; each
     statement inside a plpgsql function reads a fresh snapshot. The steps, rules and their order are
     the same as `_take_seats_with_orm` (SQLite's port, which runs the same tests)."""
-    params = [
+    params = (
         event.id,
         labels,
         intent.id,
@@ -258,7 +258,7 @@ def _take_seats_in_one_statement(
         now,
         intent.expires_at,
         intent.created_at,
-    ]
+    )
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {HOLD_FUNCTION}({_HOLD_ARGUMENTS})", params)  # noqa: S608 - name is ours
         outcome, intent_id, taken, already, amount = cursor.fetchone()
@@ -381,6 +381,7 @@ def hold_seats(
     with nullcontext() if one_statement else transaction.atomic(durable=True):
         taking = take(event=event, intent=intent, labels=labels, network=network, now=now)
         if taking.outcome == "repeat":  # a repeated submit of a hold this browser already has
+            assert taking.intent_id is not None  # a repeat names the hold it repeats
             return HoldResult(intent=BookingIntent.objects.get(pk=taking.intent_id), created=False)
         if taking.outcome != "held":
             raise _refusal(taking, event)  # and roll back whatever the attempt wrote
@@ -444,6 +445,7 @@ def _update_returning(queryset: QuerySet, *, values: dict, returning: list[str])
     (`QuerySet._update`), which `update()` does not offer. Local-field filters only: the WHERE
     then stays on the updated table, so a row changed meanwhile is re-checked against it."""
     query = queryset.query.chain(UpdateQuery)
+    assert isinstance(query, UpdateQuery)  # chain(klass) returns a klass (the stubs say Query)
     query.add_update_values(values)
     fields = [queryset.model._meta.get_field(name) for name in returning]
     return query.get_compiler(queryset.db).execute_returning_sql(fields)

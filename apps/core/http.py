@@ -42,16 +42,18 @@ def error_json(error: ApplicationError) -> dict:
     return {"error": error.code, "detail": error.message, **error.extra()}
 
 
-def error_response(
+def error_response[E: ApplicationError](
     request: HttpRequest,
-    error: ApplicationError,
+    error: E,
     *,
-    page: Callable[[ApplicationError], HttpResponse] | None = None,
+    page: Callable[[E], HttpResponse] | None = None,
     as_json: bool | None = None,
 ) -> HttpResponse:
     """The answer to `error`: JSON for API clients (`as_json`, else the Accept header), else a
     page: the error's template, or `page(error)` where a view shows the error on its own page (the
-    seat map re-shown with the refused seats). Retry-After whenever the error says how long to wait."""
+    seat map re-shown with the refused seats). Retry-After whenever the error says how long to wait.
+    (`E`: a `page` written for one family of errors, such as BookingError, takes them.)"""
+    response: HttpResponse
     if as_json if as_json is not None else wants_json(request):
         response = JsonResponse(error_json(error), status=error.status)
     elif page is not None:

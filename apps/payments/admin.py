@@ -15,13 +15,13 @@ from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund,
 
 class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = Refund
-    fields = ["refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at"]
+    fields = ("refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at")
     readonly_fields = fields
 
 
 class CaptureMismatchInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = CaptureMismatch
-    fields = ["razorpay_payment_id", "source", "problem", "refund_due", "created_at"]
+    fields = ("razorpay_payment_id", "source", "problem", "refund_due", "created_at")
     readonly_fields = fields
 
 

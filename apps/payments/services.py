@@ -149,7 +149,7 @@ def _reject_mismatch(
         CaptureMismatch.objects.filter(pk=mismatch.pk).update(refund_due=True, remote=remote)
     if created:
         logger.warning("payment %s does not match order %s: %s", payment_id, payment.order_id, problem)
-    amount = remote.get("amount") if refund_due else None
+    amount = remote.get("amount") if refund_due and remote is not None else None
     if isinstance(amount, int) and amount >= 100:
         _request_refund(
             payment=payment, payment_id=payment_id, amount_paise=amount, reason="the payment did not match the order"
@@ -184,6 +184,7 @@ def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signatur
         if settlement.outcome == Settlement.Outcome.REJECTED:
             raise SignatureInvalid()
         return settlement
+    assert remote is not None  # _reject_mismatch refuses a payment Razorpay does not know
     if remote.get("status") in ("authorized", *PAID_STATUSES):
         Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
             status=Payment.Status.AUTHORIZED, payment_id=payment_id
@@ -236,6 +237,7 @@ def record_capture(
     rejected = _reject_mismatch(payment=payment, payment_id=payment_id, remote=remote, reported=reported, source=source)
     if rejected is not None:
         return rejected
+    assert remote is not None  # _reject_mismatch refuses a payment Razorpay does not know
     if remote.get("status") not in PAID_STATUSES:
         # Not captured (yet): reconciliation captures an authorized payment.
         return Settlement(Settlement.Outcome.PENDING)
@@ -271,6 +273,7 @@ def record_authorization(*, order_id: str, payment_id: str, reported: dict | Non
     )
     if rejected is not None:
         return rejected.outcome
+    assert remote is not None  # _reject_mismatch refuses a payment Razorpay does not know
     if remote.get("status") not in statuses:
         return "no change"
     updated = Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
@@ -405,7 +408,7 @@ def receive_webhook(*, event_id: str, payload: dict) -> tuple[WebhookEvent, bool
         entities, problem = {}, error.message
     payment_entity = entities.get("payment") or {}
     order_entity = entities.get("order") or {}
-    fields = {
+    fields: dict[str, object] = {
         "event_id": event_id,
         "event_type": str(payload.get("event", ""))[:40],
         "order_id": str(payment_entity.get("order_id") or order_entity.get("id") or "")[:40],

@@ -1,6 +1,7 @@
 """Celery tasks of payments: thin, idempotent, on their own queues (settings.CELERY_TASK_ROUTES)."""
 
 import logging
+from uuid import UUID
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
@@ -53,7 +54,7 @@ EMAIL_RETRY_BACKOFF = 10  # seconds: the first retry within 10 s, then doubling 
 EMAIL_RETRY_BACKOFF_MAX = selectors.EMAIL_RETRY_BACKOFF_MAX  # ... up to 10 minutes: about 50 minutes in all
 
 
-def _retry_email(task, *, intent_id: str, kind: str, error: Exception) -> None:
+def _retry_email(task, *, intent_id: UUID, kind: str, error: Exception) -> None:
     retries = task.request.retries
     gave_up = retries >= task.max_retries
     services.record_email_failure(
@@ -70,7 +71,8 @@ def _retry_email(task, *, intent_id: str, kind: str, error: Exception) -> None:
 @shared_task(bind=True, acks_late=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_booking_confirmation(self, intent_id: str) -> bool:
     """Idempotent (the claim), so acks_late: a worker lost mid-task leaves it to be delivered again."""
-    booking = services.claim_confirmation_email(intent_id=intent_id)
+    pk = UUID(intent_id)  # the message carries the id as text; the services take a UUID
+    booking = services.claim_confirmation_email(intent_id=pk)
     if booking is None:
         return False  # already sent, being sent, or no payment record
     try:
@@ -88,12 +90,12 @@ def send_booking_confirmation(self, intent_id: str) -> bool:
             html_message=render_to_string("emails/booking_confirmed.html", context),
         )
     except BaseException as error:  # any failure, a shutdown or time limit too: the claim is never kept
-        services.unclaim_confirmation_email(intent_id=intent_id)
+        services.unclaim_confirmation_email(intent_id=pk)
         if not isinstance(error, Exception):
             raise
-        _retry_email(self, intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION, error=error)
+        _retry_email(self, intent_id=pk, kind=EmailFailure.Kind.CONFIRMATION, error=error)
         return False
-    services.record_confirmation_sent(intent_id=intent_id)
+    services.record_confirmation_sent(intent_id=pk)
     return True
 
 
@@ -111,7 +113,8 @@ def resend_missing_confirmations() -> int:
 
 @shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_refund_notice(self, intent_id: str) -> bool:
-    intent = BookingIntent.objects.select_related("event").get(pk=intent_id)
+    pk = UUID(intent_id)  # the message carries the id as text; the services take a UUID
+    intent = BookingIntent.objects.select_related("event").get(pk=pk)
     try:
         context = {"intent": intent, "event": intent.event}
         send_mail(
@@ -121,7 +124,7 @@ def send_refund_notice(self, intent_id: str) -> bool:
             recipient_list=[intent.buyer_email],
         )
     except Exception as error:
-        _retry_email(self, intent_id=intent_id, kind=EmailFailure.Kind.REFUND_NOTICE, error=error)
+        _retry_email(self, intent_id=pk, kind=EmailFailure.Kind.REFUND_NOTICE, error=error)
         return False
-    services.record_email_sent(intent_id=intent_id, kind=EmailFailure.Kind.REFUND_NOTICE)
+    services.record_email_sent(intent_id=pk, kind=EmailFailure.Kind.REFUND_NOTICE)
     return True

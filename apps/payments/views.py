@@ -105,6 +105,7 @@ def verify(request, intent_id: UUID):
     except GatewayError:
         settlement = services.Settlement(services.Settlement.Outcome.PENDING)
     if settlement.outcome == services.Settlement.Outcome.CONFIRMED:
+        assert settlement.booking is not None  # a confirmed settlement carries its booking
         target = links.ticket_path(settlement.booking.reference)
     else:
         target = reverse("payments:checkout", args=[intent_id])

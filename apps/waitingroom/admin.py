@@ -5,6 +5,7 @@ Every change goes through the services, which mirror it to Redis."""
 import time
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -16,6 +17,7 @@ EDITABLE = ["mode", "capacity", "rate_per_minute", "session_minutes", "grace_sec
 
 
 def _figure(name: str, description: str):
+    @admin.display(description=description)
     def show(self, obj):
         figures = self._figures(obj)
         if figures is None:
@@ -23,7 +25,6 @@ def _figure(name: str, description: str):
         value = getattr(figures, name)
         return "–" if value is None else value
 
-    show.short_description = description
     return show
 
 
@@ -132,7 +133,7 @@ class WaitingRoomConfigAdmin(admin.ModelAdmin):
             "warning": warning,
             "action": action,
             "configs": queryset.select_related("event"),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/waitingroom/confirm.html", context)

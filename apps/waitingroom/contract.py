@@ -7,7 +7,7 @@ get the same values in a header the loader generates (queue.lua_source), so each
 key order and field list is written once, here. Pure: no Redis, no Django app registry.
 """
 
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from django.db import models
 
@@ -100,7 +100,7 @@ LUA_CONSTANTS = {
     "DEFAULT_GRACE_S": DEFAULT_GRACE_S,
 }
 # Each enum reaches Lua as one local per member: MODE_OFF, INV_FINAL, WHERE_LINE, ...
-LUA_ENUMS = {
+LUA_ENUMS: dict[str, type[Enum]] = {
     "MODE": RoomMode,
     "INV": InventoryState,
     "WHERE": Where,

@@ -70,6 +70,7 @@ class WaitingRoomGate:
                 if event_match:
                     response = self._event_page(request, event_match["slug"], event_match["page"], visitor)
                 else:
+                    assert checkout_match is not None  # one of the two matched (see above)
                     response = self._checkout(request, checkout_match["intent"].lower(), visitor)
             except RedisError as error:
                 logger.warning("waiting room gate: Redis unavailable on %s: %s", path, error)

@@ -81,7 +81,7 @@ def status_from(raw: RawStatus, *, visitor_id: str, at_ms: int) -> Status:
         return status(StatusState.SOLD_OUT, POLL_SOLD_OUT_MS, may_reopen=inv == InventoryState.SOLD_OUT)
     if raw.where == Where.EARLY:
         opens_in = max(0, math.ceil((opens_ms - at_ms) / 1000))
-        poll_ms = min(POLL_EARLY_MAX_MS, max(MIN_POLL_MS, opens_in * 250))
+        poll_ms: float = min(POLL_EARLY_MAX_MS, max(MIN_POLL_MS, opens_in * 250))
         return status(StatusState.WAITING, poll_ms, prequeue=True, opens_in_seconds=opens_in)
     if raw.where != Where.LINE:
         return status(StatusState.WAITING, POLL_NO_PLACE_MS)

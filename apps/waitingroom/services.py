@@ -8,6 +8,7 @@ by the admit task every second, which heals a Redis that lost its data)."""
 import json
 import logging
 import math
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -219,7 +220,7 @@ def admit_all() -> int:
     now = timezone.now()
     admitted = 0
     configs = WaitingRoomConfig.objects.select_related("event").filter(
-        event__starts_at__gte=now - timezone.timedelta(days=1)
+        event__starts_at__gte=now - timedelta(days=1)
     )
     for config in configs:
         mirror_config(config=config)
