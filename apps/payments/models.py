@@ -8,16 +8,32 @@ from django.db.models import Q
 from apps.booking.models import BookingIntent
 
 
+class PaymentStatus(models.TextChoices):
+    CREATED = "created", "Order created"
+    ATTEMPTED = "attempted", "Payment attempted"
+    AUTHORIZED = "authorized", "Authorized"
+    CAPTURED = "captured", "Captured"
+    FAILED = "failed", "Failed"
+    REFUNDED = "refunded", "Refunded"
+
+
+# The money was taken (and may have been given back since): a capture happened.
+MONEY_TAKEN_STATUSES = (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED)
+# Nothing was paid yet: only these may still turn into a failure.
+UNPAID_STATUSES = (PaymentStatus.CREATED, PaymentStatus.ATTEMPTED)
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (not yet accepted by Razorpay)"
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
 class Payment(models.Model):
     """A Razorpay order for one intent, and what became of the money paid against it."""
 
-    class Status(models.TextChoices):
-        CREATED = "created", "Order created"
-        ATTEMPTED = "attempted", "Payment attempted"
-        AUTHORIZED = "authorized", "Authorized"
-        CAPTURED = "captured", "Captured"
-        FAILED = "failed", "Failed"
-        REFUNDED = "refunded", "Refunded"
+    Status = PaymentStatus
 
     intent = models.OneToOneField(BookingIntent, on_delete=models.PROTECT, related_name="payment")
     order_id = models.CharField(max_length=40, unique=True)
@@ -40,10 +56,12 @@ class Payment(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="payment_status_valid",
-                condition=Q(status__in=["created", "attempted", "authorized", "captured", "failed", "refunded"]),
+                condition=Q(status__in=PaymentStatus.values),
             ),
             models.CheckConstraint(name="payment_amount_positive", condition=Q(amount_paise__gte=100)),
-            models.CheckConstraint(name="payment_captured_has_id", condition=~Q(status="captured") | ~Q(payment_id="")),
+            models.CheckConstraint(
+                name="payment_captured_has_id", condition=~Q(status=PaymentStatus.CAPTURED) | ~Q(payment_id="")
+            ),
         ]
         indexes = [models.Index(fields=["status", "created_at"], name="payment_status_created_idx")]
 
@@ -52,11 +70,7 @@ class Payment(models.Model):
 
 
 class Refund(models.Model):
-    class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested (not yet accepted by Razorpay)"
-        PENDING = "pending", "Pending"
-        PROCESSED = "processed", "Processed"
-        FAILED = "failed", "Failed"
+    Status = RefundStatus
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     refund_id = models.CharField(max_length=40, unique=True, null=True, blank=True)
@@ -75,7 +89,7 @@ class Refund(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                name="refund_status_valid", condition=Q(status__in=["requested", "pending", "processed", "failed"])
+                name="refund_status_valid", condition=Q(status__in=RefundStatus.values)
             ),
             models.CheckConstraint(name="refund_amount_positive", condition=Q(amount_paise__gte=100)),
         ]

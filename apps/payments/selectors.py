@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Seat
 from apps.core import outbox
-from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
+from apps.payments.models import MONEY_TAKEN_STATUSES, CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
 
 # The longest wait between two attempts at a buyer email (tasks.py retries with backoff up to it):
 # a failure recorded more recently than this means the email is still in its own retry chain.
@@ -30,7 +30,7 @@ def invariant_violations(*, now=None) -> dict[str, int]:
             intent__payment__status=Payment.Status.CAPTURED
         ).count(),
         "captured payments with neither booking nor refund": Payment.objects.filter(
-            status__in=[Payment.Status.CAPTURED, Payment.Status.REFUNDED]
+            status__in=MONEY_TAKEN_STATUSES
         )
         .annotate(booked=has_booking, refunded=has_refund)
         .filter(booked=False, refunded=False)

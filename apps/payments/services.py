@@ -24,7 +24,15 @@ from apps.booking.models import Booking, BookingIntent
 from apps.core import audit
 from apps.payments import gateway
 from apps.payments.errors import PaymentError, SignatureInvalid, WebhookMalformed
-from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
+from apps.payments.models import (
+    MONEY_TAKEN_STATUSES,
+    UNPAID_STATUSES,
+    CaptureMismatch,
+    EmailFailure,
+    Payment,
+    Refund,
+    WebhookEvent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +86,19 @@ def start_payment(*, intent_id: UUID) -> datetime:
 
 # What Razorpay's ids look like (pay_..., order_..., rfnd_...): anything else is never sent to the API.
 RAZORPAY_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
-PAID_STATUSES = ("captured", "refunded")
+
+
+class RemoteStatus(StrEnum):
+    """A payment's status as Razorpay's API reports it (its words, not our Payment.Status)."""
+
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+PAID_STATUSES = (RemoteStatus.CAPTURED, RemoteStatus.REFUNDED)  # Razorpay holds the money (or gave it back)
+SETTLED_STATUSES = (RemoteStatus.AUTHORIZED, *PAID_STATUSES)  # an attempt that took money, or will
 
 
 def _money_problems(*, payment: Payment, payment_id: str, entity: dict) -> list[str]:
@@ -130,7 +150,7 @@ def _reject_mismatch(
     if not problems:
         return None
     refund_due = bool(
-        remote is not None and remote.get("order_id") == payment.order_id and remote.get("status") == "captured"
+        remote is not None and remote.get("order_id") == payment.order_id and remote.get("status") == RemoteStatus.CAPTURED
     )
     claimed = _money_problems(payment=payment, payment_id=payment_id, entity=reported) if reported else []
     problem = "; ".join([*problems, *(f"claimed {p}" for p in claimed if p not in problems)])
@@ -185,7 +205,7 @@ def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signatur
             raise SignatureInvalid()
         return settlement
     assert remote is not None  # _reject_mismatch refuses a payment Razorpay does not know
-    if remote.get("status") in ("authorized", *PAID_STATUSES):
+    if remote.get("status") in SETTLED_STATUSES:
         Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
             status=Payment.Status.AUTHORIZED, payment_id=payment_id
         )
@@ -202,7 +222,7 @@ def settle_remote_payment(
     if rejected is not None:
         return rejected
     status = remote.get("status")
-    if status == "authorized":
+    if status == RemoteStatus.AUTHORIZED:
         try:
             remote = gateway.capture(payment_id, payment.amount_paise, payment.currency)
         except gateway.GatewayRejected:
@@ -210,7 +230,7 @@ def settle_remote_payment(
         status = remote.get("status")
     if status in PAID_STATUSES:
         return record_capture(order_id=payment.order_id, payment_id=payment_id, remote=remote, source=source)
-    if status == "failed":
+    if status == RemoteStatus.FAILED:
         record_failure(order_id=payment.order_id, payment_id=payment_id, reason=remote.get("error_reason") or "")
     return Settlement(Settlement.Outcome.PENDING)
 
@@ -245,7 +265,7 @@ def record_capture(
         # A second captured payment on one order (a buyer retried after a timeout): return it.
         _refund_in_full(payment=payment, payment_id=payment_id, reason="duplicate payment for one order")
         return Settlement(Settlement.Outcome.REFUNDED)
-    Payment.objects.filter(pk=payment.pk).exclude(status__in=[Payment.Status.CAPTURED, Payment.Status.REFUNDED]).update(
+    Payment.objects.filter(pk=payment.pk).exclude(status__in=MONEY_TAKEN_STATUSES).update(
         status=Payment.Status.CAPTURED, payment_id=payment_id, captured_at=now, error_reason=""
     )
     try:
@@ -266,7 +286,7 @@ def record_authorization(*, order_id: str, payment_id: str, reported: dict | Non
     payment = Payment.objects.filter(order_id=order_id, status__in=OPEN_STATUSES).first()
     if payment is None:
         return "no change"
-    statuses = ("authorized", *PAID_STATUSES)
+    statuses = SETTLED_STATUSES
     remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=statuses)
     rejected = _reject_mismatch(
         payment=payment, payment_id=payment_id, remote=remote, reported=reported, source=CaptureMismatch.Source.WEBHOOK
@@ -285,7 +305,7 @@ def record_authorization(*, order_id: str, payment_id: str, reported: dict | Non
 def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
     """A failed attempt. Never overrides a success that arrived first (events come out of order)."""
     return bool(
-        Payment.objects.filter(order_id=order_id, status__in=[Payment.Status.CREATED, Payment.Status.ATTEMPTED]).update(
+        Payment.objects.filter(order_id=order_id, status__in=UNPAID_STATUSES).update(
             status=Payment.Status.FAILED, payment_id=payment_id, error_reason=reason[:200]
         )
     )
@@ -334,7 +354,7 @@ def refund_payment(*, payment_id: int, reason: str, acting_user: AbstractBaseUse
     """Ops: return the money of a payment that has no ticket (a confirmed booking must be cancelled first).
     Recorded in the audit log with `acting_user` (the refund request is made whatever Razorpay answers)."""
     payment = Payment.objects.select_related("intent").get(pk=payment_id)
-    if payment.status not in (Payment.Status.CAPTURED, Payment.Status.REFUNDED) or not payment.payment_id:
+    if payment.status not in MONEY_TAKEN_STATUSES or not payment.payment_id:
         raise PaymentError("Only a captured payment can be refunded.")
     if Booking.objects.filter(intent_id=payment.intent_id).exists():
         raise PaymentError("This payment has a booking; cancel the booking before refunding it.")
@@ -499,14 +519,14 @@ def reconcile_payment(*, payment_id: int) -> str:
                 reason=refund.reason,
             )
     remote_payments = gateway.order_payments(payment.order_id)
-    settled = [p for p in remote_payments if p.get("status") in ("captured", "authorized", "refunded")]
+    settled = [p for p in remote_payments if p.get("status") in SETTLED_STATUSES]
     if settled:
         # The first success wins the ticket; any other is refunded by record_capture.
         outcome = Settlement.Outcome.PENDING
         for remote in sorted(settled, key=lambda p: p.get("created_at", 0)):
             outcome = settle_remote_payment(payment=payment, remote=remote).outcome
         return outcome
-    failed = [p for p in remote_payments if p.get("status") == "failed"]
+    failed = [p for p in remote_payments if p.get("status") == RemoteStatus.FAILED]
     if failed:
         record_failure(
             order_id=payment.order_id, payment_id=failed[-1]["id"], reason=failed[-1].get("error_reason") or ""
