@@ -310,6 +310,12 @@ class BookingIntent(models.Model):
         """Live (`BookingIntentQuerySet.live_q`), for an intent already read."""
         return self.status == IntentStatus.HELD and self.expires_at > (now or timezone.now())
 
+    def is_lapsed(self, now: datetime | None = None) -> bool:
+        """The hold ran out, swept by the beat job (EXPIRED) or not yet (HELD past its expiry)."""
+        return self.status == IntentStatus.EXPIRED or (
+            self.status == IntentStatus.HELD and self.expires_at <= (now or timezone.now())
+        )
+
 
 class IntentSeat(models.Model):
     """Which seats an intent asked for: kept after the hold ends, for audit and late payments."""

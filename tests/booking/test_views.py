@@ -1,6 +1,9 @@
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.booking import services
 from apps.booking.models import BookingIntent, Seat
@@ -117,6 +120,23 @@ def test_release_from_checkout(client, event):
     assert response.status_code == 303
     assert Seat.objects.get(event=event, label="C-1").status == Seat.Status.AVAILABLE
     assert "expired" not in client.get(f"/checkout/{intent.id}/").content.decode().lower()
+
+
+def test_a_lapsed_hold_s_checkout_says_so_before_and_after_the_sweep(client, event):
+    client.post(hold_url(event), {**FORM, "seat": ["C-2"]})
+    intent = BookingIntent.objects.get()
+    BookingIntent.objects.filter(pk=intent.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert "This hold has expired" in client.get(f"/checkout/{intent.id}/").content.decode()  # HELD, lapsed
+    services.expire_intents()
+    assert BookingIntent.objects.get().status == BookingIntent.Status.EXPIRED
+    assert "This hold has expired" in client.get(f"/checkout/{intent.id}/").content.decode()
+
+
+def test_an_event_before_its_sale_opens_offers_the_line(client, event):
+    event.sale_opens_at = timezone.now() + timedelta(hours=1)
+    event.save()
+    page = client.get(f"/events/{event.slug}/").content.decode()
+    assert "Sale opens" in page and "Get in line" in page and "Choose seats</a>" not in page
 
 
 def test_healthz_touches_nothing(client, django_assert_num_queries):
