@@ -232,9 +232,11 @@ WAITING_ROOM_DEFAULT_RATE = env.int("WAITING_ROOM_DEFAULT_RATE", default=120)  #
 WAITING_ROOM_DEFAULT_SESSION_MINUTES = env.int("WAITING_ROOM_DEFAULT_SESSION_MINUTES", default=10)
 WAITING_ROOM_DEFAULT_GRACE_SECONDS = env.int("WAITING_ROOM_DEFAULT_GRACE_SECONDS", default=120)
 WAITING_ROOM_TOKEN_SECONDS = env.int("WAITING_ROOM_TOKEN_SECONDS", default=1800)
-# An admitted buyer holding seats keeps the lease this long at least (hold + one extension);
+# A hold announced without its expiry pins the holder's lease this long (hold + one extension);
 # the hold's end frees it earlier.
 WAITING_ROOM_HOLD_PIN_SECONDS = env.int("WAITING_ROOM_HOLD_PIN_SECONDS", default=(HOLD_MINUTES + 10) * 60)
+# A holding buyer's lease ends this long after the hold does (the hold's own length, per event).
+WAITING_ROOM_HOLD_GRACE_SECONDS = env.int("WAITING_ROOM_HOLD_GRACE_SECONDS", default=60)
 WAITING_ROOM_RETRY_AFTER = env.int("WAITING_ROOM_RETRY_AFTER", default=5)
 # Where the client address is. Behind the front (nginx sets X-Real-IP to the socket's peer):
 # HTTP_X_REAL_IP. The header is believed only from TRUSTED_PROXIES (gunicorn listens on loopback
