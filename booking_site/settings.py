@@ -171,6 +171,10 @@ CONFIRMATION_EMAIL_DEADLINE_SECONDS = env.float("CONFIRMATION_EMAIL_DEADLINE_SEC
 CONFIRMATION_EMAIL_CLAIM_SECONDS = env.float("CONFIRMATION_EMAIL_CLAIM_SECONDS", default=45.0)
 EXPIRE_INTENTS_EVERY_SECONDS = env.float("EXPIRE_INTENTS_EVERY_SECONDS", default=15.0)
 RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=60.0)
+# Beat stamps its liveness this often; /healthz/beat answers 503 when the stamp is older than
+# BEAT_STALE_SECONDS (alert on it: docs/waiting-room.md, "Beat").
+BEAT_HEARTBEAT_EVERY_SECONDS = env.float("BEAT_HEARTBEAT_EVERY_SECONDS", default=10.0)
+BEAT_STALE_SECONDS = env.float("BEAT_STALE_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "expire-intents": {
         "task": "apps.booking.tasks.expire_intents_task",
@@ -191,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.payments.tasks.resend_missing_confirmations",
         "schedule": timedelta(seconds=CONFIRMATION_EMAIL_DEADLINE_SECONDS / 4),
         "options": {"expires": CONFIRMATION_EMAIL_DEADLINE_SECONDS / 4},
+    },
+    "beat-heartbeat": {
+        "task": "apps.core.tasks.beat_heartbeat",
+        "schedule": timedelta(seconds=BEAT_HEARTBEAT_EVERY_SECONDS),
+        "options": {"expires": BEAT_HEARTBEAT_EVERY_SECONDS},
     },
     "waiting-room-admit": {
         "task": "apps.waitingroom.tasks.admit_task",
@@ -232,9 +241,11 @@ WAITING_ROOM_DEFAULT_RATE = env.int("WAITING_ROOM_DEFAULT_RATE", default=120)  #
 WAITING_ROOM_DEFAULT_SESSION_MINUTES = env.int("WAITING_ROOM_DEFAULT_SESSION_MINUTES", default=10)
 WAITING_ROOM_DEFAULT_GRACE_SECONDS = env.int("WAITING_ROOM_DEFAULT_GRACE_SECONDS", default=120)
 WAITING_ROOM_TOKEN_SECONDS = env.int("WAITING_ROOM_TOKEN_SECONDS", default=1800)
-# An admitted buyer holding seats keeps the lease this long at least (hold + one extension);
+# A hold announced without its expiry pins the holder's lease this long (hold + one extension);
 # the hold's end frees it earlier.
 WAITING_ROOM_HOLD_PIN_SECONDS = env.int("WAITING_ROOM_HOLD_PIN_SECONDS", default=(HOLD_MINUTES + 10) * 60)
+# A holding buyer's lease ends this long after the hold does (the hold's own length, per event).
+WAITING_ROOM_HOLD_GRACE_SECONDS = env.int("WAITING_ROOM_HOLD_GRACE_SECONDS", default=60)
 WAITING_ROOM_RETRY_AFTER = env.int("WAITING_ROOM_RETRY_AFTER", default=5)
 # Where the client address is. Behind the front (nginx sets X-Real-IP to the socket's peer):
 # HTTP_X_REAL_IP. The header is believed only from TRUSTED_PROXIES (gunicorn listens on loopback

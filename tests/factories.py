@@ -7,6 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.booking import services
+from apps.waitingroom import services as room_services
 from apps.waitingroom import tokens
 
 _counter = itertools.count(1)
@@ -22,6 +23,9 @@ def make_event(*, rows: int = 4, seats_per_row: int = 10, price: int = 150000, *
         **kwargs,
     )
     services.generate_seat_grid(event=event, seats_per_row=seats_per_row, tiers=[("Standard", rows, price)])
+    # The room's mirror now, as after the commit of a real request (on_commit never fires inside
+    # a test's transaction): the gate treats an event missing from Redis as closed.
+    room_services.mirror_config(config=room_services.ensure_config(event=event))
     return event
 
 

@@ -386,7 +386,7 @@ def hold_seats(
         if taking.outcome != "held":
             raise _refusal(taking, event)  # and roll back whatever the attempt wrote
         inventory.invalidate_on_commit(event.id)
-        held_event = IntentHeld(intent.id, event.id, intent.session_ref)
+        held_event = IntentHeld(intent.id, event.id, intent.session_ref, intent.expires_at)
         # Robust: one failing receiver never silences another, nor fails a hold that committed.
         transaction.on_commit(lambda: intent_held.send_robust(sender=BookingIntent, held=held_event), robust=True)
     return HoldResult(intent=intent, created=True)

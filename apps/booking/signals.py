@@ -9,6 +9,7 @@ A new hold only pins a Redis slot that lapses by itself, and holds are the hot p
 `intent_held` is sent after commit without an outbox row."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.dispatch import Signal
@@ -53,6 +54,7 @@ class IntentHeld:
     intent_id: UUID
     event_id: int
     session_ref: str
+    expires_at: datetime | None = None  # when the hold lapses (a listener's lease ends with it)
 
 
 # Sent after commit (send_robust) with `held=IntentHeld(...)` when a new hold is made.

@@ -41,6 +41,7 @@ class Where(StrEnum):
     CLOSED = "closed"
     SOLD_OUT = "sold_out"
     LIMITED = "limited"  # a newcomer refused by the join limits (status only)
+    UNKNOWN = "unknown"  # the room's settings are not in Redis (lost with its data): nobody joins or passes
 
 
 class StatusState(StrEnum):
@@ -60,7 +61,7 @@ class Verdict(StrEnum):
     OPEN = "open"  # the room is off or not on yet
     PASS = "pass"  # noqa: S105 (a verdict, not a password): a live lease
     GATED = "gated"
-    UNKNOWN = "unknown"  # the event is not mirrored (yet)
+    UNKNOWN = "unknown"  # the room's settings are not in Redis (never mirrored, or lost): gated
 
 
 class AdmitReason(StrEnum):
@@ -73,6 +74,7 @@ class AdmitReason(StrEnum):
     SOLD_OUT = "sold_out"
     NOT_OPEN = "not_open"
     UNSHUFFLED = "unshuffled"  # the pre-queue's opening shuffle has not run yet
+    UNKNOWN = "unknown"  # the room's settings are not in Redis: nobody is let in until they are restored
 
 
 # --- Numbers -----------------------------------------------------------------------------
@@ -82,6 +84,7 @@ LATE_OFFSET = 10**12  # line score of arrivals after the opening: behind every s
 ADMITTED_KEEP_MS = 15 * 60 * 1000  # admissions kept this long: a slow poll still learns its admission time
 RATE_WINDOW_MS = 60_000  # the admission rate counts the admissions of the last minute
 ADMIT_LOCK_MS = 1_000  # an event's admit runs at most once per this (single flight)
+RESTORE_LOCK_MS = 2_000  # a lost mirror is restored from the database at most once per this per event
 DEFAULT_SESSION_S = 600  # fallbacks for a cfg hash missing a field (the mirror always writes them)
 DEFAULT_GRACE_S = 120
 
@@ -130,6 +133,7 @@ class RoomKeys:
     admitted: str  # zset: visitor -> admission time, kept ADMITTED_KEEP_MS (rate; fairness audit)
     seq: str  # string: arrival counter
     lock: str  # string: admit single flight (SET NX PX ADMIT_LOCK_MS)
+    restoring: str  # string: restore single flight (SET NX PX RESTORE_LOCK_MS; services.restore_room)
     seed: str  # string: secret pre-queue seed (its SHA-256 is published before the opening)
     who: str  # hash: visitor -> client address the place was given to (the join audit)
     audit: str  # string: the pre-queue opening's arrivals and order (JSON)

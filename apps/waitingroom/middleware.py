@@ -6,11 +6,16 @@ and checks and renews the live lease). It never queries the database: the event 
 slug and behind a checkout's intent id come from Redis lookups cached in this process
 (both mappings never change), staff status from the signed-cookie session.
 
+Unknown means closed: an event page whose slug or room settings are missing from Redis (never
+mirrored, or lost when Redis restarted empty) sends the visitor to the waiting page, whose
+status poll restores the settings from the database (the gate never reads it).
+
 Checkout URLs carry an intent id, not a slug. When a hold is made (the booking core's
 `intent_held`, see receivers.py), `wr:intent:<id> -> "<event>|<visitor>"` is recorded: the owner reaches that checkout (payment pages
 included) for as long as the hold lasts and after, without needing a lease; anyone else
 needs an admission to that event, and then meets the booking core's owner check (404). An
-intent without a record (made by ops or a script) is not gated.
+intent without a record (made by ops or a script) is not gated. The payment's verify call is
+never gated (UNGATED_CHECKOUT): the money is taken by then, and the view checks owner and signature.
 
 Every request on these URLs, staff's included, carries `request.visitor_id`: the visitor id from
 the signed `wr_vid` cookie, minted when missing or not genuine. The booking core takes it as the
@@ -39,7 +44,10 @@ logger = logging.getLogger(__name__)
 # Everything under seats/ is gated: the seat page and its availability documents (which seats are
 # free is what admission grants); the event's layout (/events/<slug>/layout.json) is not.
 EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/")
-CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/")
+CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/(?P<rest>.*)$")
+# Checkout URLs that never wait on the room (nor on its Redis): the payment's verify call comes
+# after the money is taken, and is proven by Razorpay's signature and the view's owner check.
+UNGATED_CHECKOUT = ("pay/verify/",)
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0
 
@@ -63,8 +71,10 @@ class WaitingRoomGate:
         # it is who owns a hold (the booking core lets only the owner reach a hold's URLs).
         visitor, new_visitor = tokens.visitor_from(request)
         request.visitor_id = visitor
-        if self._is_staff(request):
-            response = self.get_response(request)  # staff pass the line, not the owner check
+        if self._is_staff(request) or (checkout_match is not None and checkout_match["rest"] in UNGATED_CHECKOUT):
+            # Staff pass the line, not the owner check; a paid buyer's verify call is never held
+            # back (nor failed by a Redis outage): the view checks the owner and the signature.
+            response = self.get_response(request)
         else:
             try:
                 if event_match:
@@ -84,7 +94,9 @@ class WaitingRoomGate:
     def _event_page(self, request, slug: str, page: str, visitor: str):
         event_id = self._event_id(slug)
         if event_id is None:
-            return self.get_response(request)  # no such event (or not mirrored yet): the view answers
+            # Not in Redis: no such event, or the mirror is lost. Fail closed: the waiting page
+            # answers 404 for no event, else restores the mirror (selectors.room_event).
+            return self._to_queue(request, slug)
         verdict, expires = self._check(request, event_id, visitor)
         if verdict == Verdict.GATED:
             return self._to_queue(request, slug)
@@ -107,7 +119,9 @@ class WaitingRoomGate:
         verdict, expires = self._check(request, event_id, visitor)
         if verdict == Verdict.GATED:
             slug = queue.client().hget(RoomKeys.of(event_id).cfg, "slug")
-            return self._to_queue(request, (slug or b"").decode())
+            if slug is None:  # the room's settings are lost: closed until a poll restores them
+                return service_unavailable(request, "waiting room", settings.WAITING_ROOM_RETRY_AFTER)
+            return self._to_queue(request, slug.decode())
         response = self.get_response(request)
         self._renew(response, event_id, visitor, expires)
         return response
@@ -123,7 +137,9 @@ class WaitingRoomGate:
         if mode:
             self.last_mode[event_id] = (mode, time.monotonic())
         if verdict == Verdict.UNKNOWN:
-            verdict = Verdict.OPEN  # mirrored within a second by the admit task; the view decides
+            # The room's settings are not in Redis (lost with its data): fail closed. The waiting
+            # page's status poll restores them from the database (services.restore_room).
+            verdict = Verdict.GATED
         return verdict, expires
 
     def _event_id(self, slug: str) -> int | None:

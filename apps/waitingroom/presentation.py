@@ -70,7 +70,11 @@ def status_from(raw: RawStatus, *, visitor_id: str, at_ms: int) -> Status:
         fields = {"position": None, "ahead": None, "eta_seconds": None, "progress": 0.0, **common, **extra}
         return Status(state=state, poll_after_ms=jitter(poll_ms) if poll_ms else 0, **fields)
 
-    mode = cfg.get("mode", RoomMode.OFF)
+    if raw.where == Where.UNKNOWN or "mode" not in cfg:
+        # The room's settings are not in Redis (services.poll_status is restoring them): wait,
+        # never "open" (a missing mode once sent the whole line to the seat map).
+        return status(StatusState.WAITING, MIN_POLL_MS)
+    mode = cfg["mode"]
     if mode == RoomMode.OFF or (mode == RoomMode.AT_SALE_OPEN and before_opening):
         return status(StatusState.OPEN, 0)
     if raw.where == Where.INSIDE:

@@ -2,13 +2,15 @@
 admitting, leaving, the pre-queue opening, inventory state and abuse limits.
 
 The database holds the settings; Redis holds the line. The gate and the status endpoint
-read only Redis, so everything they need is mirrored there when it changes (and re-mirrored
-by the admit task every second, which heals a Redis that lost its data)."""
+read only Redis, so everything they need is mirrored there when it changes. A Redis that lost
+its data is healed by the first status poll that finds the mirror gone (`restore_room`), and by
+the admit task every second; until then the room is closed, never open. The line itself
+is not in the database: it is lost with Redis (docs/waiting-room.md, "Redis persistence")."""
 
 import json
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -21,7 +23,16 @@ from apps.booking.selectors import inventory_counts
 from apps.core import audit
 from apps.core.clock import now_ms
 from apps.waitingroom import prequeue, queue
-from apps.waitingroom.contract import ADMIT_LOCK_MS, YES, InventoryState, RoomKeys, RoomMode, Where, flag
+from apps.waitingroom.contract import (
+    ADMIT_LOCK_MS,
+    RESTORE_LOCK_MS,
+    YES,
+    InventoryState,
+    RoomKeys,
+    RoomMode,
+    Where,
+    flag,
+)
 from apps.waitingroom.errors import RateLimited
 from apps.waitingroom.models import WaitingRoomConfig
 from apps.waitingroom.presentation import Status, status_from
@@ -107,6 +118,22 @@ def mirror_config(*, config: WaitingRoomConfig) -> None:
         logger.warning("could not mirror the waiting room of event %s; the admit task retries", event.id)
 
 
+def restore_room(*, event_id: int) -> bool:
+    """Write a lost mirror back from the database now (Redis restarted empty, or evicted it),
+    not at the next beat: the gate fails closed until then, so the first poll that finds the
+    settings gone calls this. Single flight per event (SET NX PX RESTORE_LOCK_MS): a burst of
+    polls costs the database one query. Returns whether this call restored the room."""
+    if not queue.client().set(RoomKeys.of(event_id).restoring, YES, nx=True, px=RESTORE_LOCK_MS):
+        return False  # another request is restoring it: this one waits a poll
+    config = WaitingRoomConfig.objects.select_related("event").filter(event_id=event_id).first()
+    if config is None:
+        return False
+    mirror_config(config=config)
+    refresh_inventory_state(event_id=event_id)
+    logger.warning("event %s: the waiting room's settings were missing from Redis; restored", event_id)
+    return True
+
+
 def flush_line(*, event_id: int, acting_user: AbstractBaseUser | None = None) -> None:
     """Empty the line (everyone waiting loses the place; those inside stay), recorded in the audit log."""
     queue.client().delete(*RoomKeys.of(event_id).keys(RoomKeys.WAITING))
@@ -139,6 +166,8 @@ def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = 
     limits = settings.WAITING_ROOM_RATE_LIMITS
     join = queue.JoinLimits(ip=ip, per_ip=limits["join_per_ip"], per_visitor=limits["join_per_visitor"])
     raw = queue.status(conn, event_id, visitor_id, at_ms, join=join)  # the one round trip of a poll
+    if raw.where == Where.UNKNOWN and restore_room(event_id=event_id):
+        raw = queue.status(conn, event_id, visitor_id, at_ms, join=join)  # still UNKNOWN: the page waits
     if raw.where == Where.LIMITED:
         raise RateLimited(math.ceil(raw.retry_after_ms / 1000))
     if raw.early and at_ms >= int(raw.cfg.get("opens_ms", 0) or 0) and raw.state.get("shuffled") != YES:
@@ -158,15 +187,20 @@ def leave(*, event_id: int, visitor_ids: list[str]) -> int:
     return queue.leave(queue.client(), event_id, [v for v in visitor_ids if v])
 
 
-def record_hold(*, event_id: int, visitor_id: str, intent_id: str) -> None:
+def record_hold(*, event_id: int, visitor_id: str, intent_id: str, expires_at: datetime | None = None) -> None:
     """Remember whose hold this is (the gate lets its owner reach the checkout) and, when the
-    visitor is inside, keep the lease alive for as long as a hold can last (ZADD XX: a visitor
-    not inside gains nothing)."""
+    visitor is inside, keep the lease alive while the hold lasts: until `expires_at` plus
+    WAITING_ROOM_HOLD_GRACE_SECONDS (ZADD XX GT: a visitor not inside gains nothing, a longer
+    lease is kept). The lease's end is its score, so a lapsed one is free at the next admission
+    without any sweep; `expires_at` unknown: WAITING_ROOM_HOLD_PIN_SECONDS from now."""
     conn = queue.client()
-    pin_ms = settings.WAITING_ROOM_HOLD_PIN_SECONDS * 1000
+    if expires_at is None:
+        pinned_until_ms = now_ms() + settings.WAITING_ROOM_HOLD_PIN_SECONDS * 1000
+    else:
+        pinned_until_ms = int(expires_at.timestamp() * 1000) + settings.WAITING_ROOM_HOLD_GRACE_SECONDS * 1000
     pipe = conn.pipeline(transaction=False)
     pipe.set(queue.intent_key(intent_id), f"{event_id}|{visitor_id}", ex=settings.WAITING_ROOM_HOLD_PIN_SECONDS + 3600)
-    pipe.zadd(RoomKeys.of(event_id).inside, {visitor_id: now_ms() + pin_ms}, xx=True, gt=True)
+    pipe.zadd(RoomKeys.of(event_id).inside, {visitor_id: pinned_until_ms}, xx=True, gt=True)
     pipe.execute()
 
 

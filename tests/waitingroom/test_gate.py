@@ -5,6 +5,7 @@ import json
 import time
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.signed_cookies import SessionStore
 from django.core import signing
@@ -12,6 +13,7 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from apps.booking import services as booking_services
+from apps.booking.models import BookingIntent
 from apps.waitingroom import queue, services, tokens
 from apps.waitingroom.contract import RoomKeys
 from apps.waitingroom.middleware import WaitingRoomGate
@@ -145,7 +147,9 @@ def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_
     checkout = response["Location"]
     intent_id = checkout.strip("/").split("/")[-1]
     lease = queue.client().zscore(RoomKeys.of(room.id).inside, visitor)
-    assert lease > services.now_ms() + 15 * 60 * 1000  # holding seats keeps the session alive
+    # Holding seats keeps the session alive for as long as the hold lasts, plus the grace.
+    expires_ms = int(BookingIntent.objects.get(pk=intent_id).expires_at.timestamp() * 1000)
+    assert lease >= expires_ms + django_settings.WAITING_ROOM_HOLD_GRACE_SECONDS * 1000
     assert passed_the_gate(client.get(checkout))  # the holder (what the page then does is not ours)
     stranger = Client()
     turned_away = stranger.get(checkout)  # anyone else needs an admission

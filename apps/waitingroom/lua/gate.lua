@@ -1,6 +1,6 @@
 -- The gate: one round trip. KEYS: RoomKeys.GATE.
 -- Returns {verdict, mode}, verdict a VERDICT_*: open (room off or not yet on), pass (a live
--- lease, renewed), gated, or unknown (the event is not mirrored).
+-- lease, renewed), gated, or unknown (the room's settings are not in Redis: the gate treats it as gated).
 local visitor = ARGV[1]  -- '' when the request has no valid token
 local now = tonumber(ARGV[2])
 local pin_ms = tonumber(ARGV[3])  -- keep the lease at least this long: the visitor is holding seats

@@ -4,7 +4,7 @@
 -- KEYS: RoomKeys.STATUS, or RoomKeys.STATUS_JOINING for a poll that may join.
 -- Returns one JSON object with the fields of queue.RawStatus: {where = WHERE_LIMITED,
 -- retry_after_ms} when the join limits refuse a newcomer, else where (inside / line / early
--- / off, or absent: no place, because the visitor never had one, lost it past the grace
+-- / off, unknown (the room's settings are missing: only `where` is set), or absent: no place, because the visitor never had one, lost it past the grace
 -- period, or the line is closed or sold out; the caller decides about re-joining), position,
 -- ahead_at_join, the counts, cfg (STATUS_CFG) and state (STATUS_STATE) by field name, and the
 -- order audit's facts.
@@ -18,6 +18,8 @@ local client_ip = ARGV[9]
 
 -- Heartbeat (and, for a newcomer, a place first, so that this very poll may let them in).
 local j = join_line(visitor, now, false)
+-- The room's settings are gone (Redis lost its data): say so, the caller restores them.
+if j[1] == WHERE_UNKNOWN then return cjson.encode({where = WHERE_UNKNOWN}) end
 if j[1] == WHERE_ABSENT and joining then
   -- Joining costs a token from the per-IP and per-visitor buckets, all in this one round
   -- trip; the address a place was given to is kept for the audit.

@@ -6,7 +6,9 @@ local function admit(now, max_scan)
   local c = hmget(cfg_key, ADMIT_CFG)
   local s = hmget(state_key, ADMIT_STATE)
   local inside = redis.call('ZCARD', inside_key)
-  if not c.mode or c.mode == MODE_OFF then return {0, reclaimed, 0, inside, {}, REASON_OFF} end
+  -- No settings: Redis lost them. Fail closed: nobody in until services.restore_room writes them back.
+  if not c.mode then return {0, reclaimed, 0, inside, {}, REASON_UNKNOWN} end
+  if c.mode == MODE_OFF then return {0, reclaimed, 0, inside, {}, REASON_OFF} end
   if c.paused == YES then return {0, reclaimed, 0, inside, {}, REASON_PAUSED} end
   if c.closed == YES then return {0, reclaimed, 0, inside, {}, REASON_CLOSED} end
   if s.inv == INV_SOLD_OUT or s.inv == INV_FINAL then return {0, reclaimed, 0, inside, {}, REASON_SOLD_OUT} end

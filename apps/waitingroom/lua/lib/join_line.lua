@@ -1,10 +1,13 @@
 -- join_line(vid, now, allow_new): one place per visitor. A visitor with a fresh place keeps it
 -- (refresh, new tab, re-join); one whose last poll is older than the grace period lost it and
 -- starts again (only when allow_new; else WHERE_ABSENT says a place is needed). Uses the
--- queue's keys (RoomKeys.QUEUE). Returns {where, position, ahead_at_join}, where a WHERE_*.
+-- queue's keys (RoomKeys.QUEUE). Returns {where, position, ahead_at_join}, where a WHERE_*
+-- (WHERE_UNKNOWN when the room's settings are missing).
 local function join_line(vid, now, allow_new)
   local c = hmget(cfg_key, JOIN_CFG)
-  if not c.mode or c.mode == MODE_OFF then return {WHERE_OFF, 0, 0} end
+  -- No settings (Redis lost them): no place is given, nobody is told the room is off (fail closed).
+  if not c.mode then return {WHERE_UNKNOWN, 0, 0} end
+  if c.mode == MODE_OFF then return {WHERE_OFF, 0, 0} end
   local lease = redis.call('ZSCORE', inside_key, vid)
   if lease and tonumber(lease) > now then return {WHERE_INSIDE, 0, 0} end
   if c.closed == YES then return {WHERE_CLOSED, 0, 0} end
