@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.booking import services as booking_services
 from apps.booking.models import Booking
 from apps.payments import gateway, selectors, services
-from apps.payments.models import Payment, Refund, WebhookEvent
+from apps.payments.models import Payment, Refund, RemotePayment, WebhookEvent
 from tests.factories import buyer, make_event
 from tests.payments.conftest import pay
 from tests.processes import wait_for
@@ -87,6 +87,9 @@ def assert_one_payment_kept(payment: Payment) -> None:
     refund = Refund.objects.get(razorpay_payment_id=extra)
     assert refund.payment_id == payment.pk and refund.refund_id and refund.amount_paise == payment.amount_paise
     assert not Refund.objects.filter(razorpay_payment_id=payment.payment_id).exists()
+    # What the audit reads: both payments recorded as Razorpay reported them (so its check is not empty).
+    noted = dict(RemotePayment.objects.filter(payment=payment).values_list("razorpay_payment_id", "status"))
+    assert noted.keys() == remote.keys() and set(noted.values()) <= {"captured", "refunded"}
 
 
 @pytest.mark.parametrize("webhooks", ["held back", "delivered late"])
