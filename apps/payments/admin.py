@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from apps.booking.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.booking.errors import BookingError
 from apps.payments import gateway, services, tasks
-from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
+from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, RemotePayment, WebhookEvent
 
 
 class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -22,6 +22,14 @@ class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
 class CaptureMismatchInline(ReadOnlyInlineMixin, admin.TabularInline):
     model = CaptureMismatch
     fields = ("razorpay_payment_id", "source", "problem", "refund_due", "created_at")
+    readonly_fields = fields
+
+
+class RemotePaymentInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """Every payment Razorpay reported on the order: a second captured one shows here with its refund above."""
+
+    model = RemotePayment
+    fields = ("razorpay_payment_id", "status", "amount_paise", "first_seen_at", "updated_at")
     readonly_fields = fields
 
 
@@ -37,7 +45,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "intent__booking__reference",
     ]
     readonly_fields = [f.name for f in Payment._meta.fields]
-    inlines = [RefundInline, CaptureMismatchInline]
+    inlines = [RefundInline, CaptureMismatchInline, RemotePaymentInline]
     actions = ["reprocess", "refund"]
 
     @admin.action(description="Re-process now (reconcile with Razorpay)")

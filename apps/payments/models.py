@@ -98,6 +98,28 @@ class Refund(models.Model):
         return f"{self.refund_id or self.idempotency_key} {self.status}"
 
 
+class RemotePayment(models.Model):
+    """A payment Razorpay reported on one of our orders (its API, a listing of the order's payments,
+    or a signed webhook that agreed with it), with the furthest status seen.
+
+    The audit's view of Razorpay: every one it saw captured must end as the order's booking or a
+    refund. Reconciliation keeps it current by listing each order's payments, so the audit never
+    calls Razorpay itself."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="remote_payments")
+    razorpay_payment_id = models.CharField(max_length=40, unique=True)
+    status = models.CharField(max_length=12, help_text="Razorpay's status, the furthest seen (its words).")
+    amount_paise = models.PositiveIntegerField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-first_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.razorpay_payment_id} {self.status}"
+
+
 class WebhookEvent(models.Model):
     """Every webhook Razorpay delivered, once per X-Razorpay-Event-Id."""
 

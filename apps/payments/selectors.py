@@ -8,20 +8,43 @@ from django.utils import timezone
 
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Seat
 from apps.core import outbox
-from apps.payments.models import MONEY_TAKEN_STATUSES, CaptureMismatch, EmailFailure, Payment, Refund, WebhookEvent
+from apps.payments.models import (
+    MONEY_TAKEN_STATUSES,
+    CaptureMismatch,
+    EmailFailure,
+    Payment,
+    Refund,
+    RemotePayment,
+    WebhookEvent,
+)
 
 # The longest wait between two attempts at a buyer email (tasks.py retries with backoff up to it):
 # a failure recorded more recently than this means the email is still in its own retry chain.
 EMAIL_RETRY_BACKOFF_MAX = 600
+# Razorpay's words for a payment whose money was taken (and may have been given back since).
+REMOTE_MONEY_TAKEN = ("captured", "refunded")
 
 
 def invariant_violations(*, now=None) -> dict[str, int]:
-    """Each line must be zero: the promise "no seat sold twice; nobody pays without a ticket or a refund"."""
+    """Each line must be zero: the promise "no seat sold twice; nobody pays without a ticket or a refund".
+
+    Reads only our database: Razorpay's side is what webhooks, callbacks and reconciliation's listing
+    of each order's payments recorded (RemotePayment), so an audit run costs Razorpay nothing."""
     now = now or timezone.now()
     grace = now - timedelta(seconds=settings.EXPIRE_INTENTS_EVERY_SECONDS * 2 + 5)
     has_booking = Exists(Booking.objects.filter(intent_id=OuterRef("intent_id")))
     has_refund = Exists(Refund.objects.filter(payment_id=OuterRef("pk")))
     mismatch_refunded = Exists(Refund.objects.filter(razorpay_payment_id=OuterRef("razorpay_payment_id")))
+    # Each payment Razorpay captured on an order is either the one the order booked, or refunded:
+    # never neither (money kept without a ticket), never both.
+    remote_booked = Exists(
+        Booking.objects.filter(
+            intent__payment=OuterRef("payment"), intent__payment__payment_id=OuterRef("razorpay_payment_id")
+        )
+    )
+    remote_captured = RemotePayment.objects.filter(status__in=REMOTE_MONEY_TAKEN).annotate(
+        booked=remote_booked, refunded=mismatch_refunded
+    )
     return {
         "seats sold twice": BookedSeat.objects.values("seat").annotate(n=Count("id")).filter(n__gt=1).count()
         + Seat.objects.filter(status=Seat.Status.SOLD, booked_seat__isnull=True).count()
@@ -39,6 +62,12 @@ def invariant_violations(*, now=None) -> dict[str, int]:
         .annotate(refunded=mismatch_refunded)
         .filter(refunded=False)
         .count(),
+        "captured payments at Razorpay that are neither the booked one nor refunded": remote_captured.filter(
+            booked=False, refunded=False
+        ).count(),
+        "captured payments at Razorpay both booked and refunded": remote_captured.filter(
+            booked=True, refunded=True
+        ).count(),
         "confirmed bookings without a sent confirmation past the deadline": Booking.objects.filter(
             intent__payment__isnull=False,
             intent__payment__confirmation_sent_at__isnull=True,

@@ -15,7 +15,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models import BooleanField, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
 from django.utils import timezone
 
 from apps.booking import services as booking_services
@@ -31,6 +31,7 @@ from apps.payments.models import (
     EmailFailure,
     Payment,
     Refund,
+    RemotePayment,
     WebhookEvent,
 )
 
@@ -99,6 +100,32 @@ class RemoteStatus(StrEnum):
 
 PAID_STATUSES = (RemoteStatus.CAPTURED, RemoteStatus.REFUNDED)  # Razorpay holds the money (or gave it back)
 SETTLED_STATUSES = (RemoteStatus.AUTHORIZED, *PAID_STATUSES)  # an attempt that took money, or will
+# How far along a payment is: a noted status only ever moves forward (webhook snapshots come out of order).
+_PROGRESS = {
+    "created": 0,
+    RemoteStatus.FAILED: 1,
+    RemoteStatus.AUTHORIZED: 2,
+    RemoteStatus.CAPTURED: 3,
+    RemoteStatus.REFUNDED: 4,
+}
+
+
+def _note_remote_payments(*, payment: Payment, entities: list[dict]) -> None:
+    """Remember the payments Razorpay reports on this order (RemotePayment), before acting on them:
+    the audit checks every one seen captured ended as the booking or a refund, so money a crash
+    left half-handled shows up there. Entities of another order are not ours to note."""
+    for entity in entities:
+        payment_id = str(entity.get("id") or "")
+        status = str(entity.get("status") or "")
+        if entity.get("order_id") != payment.order_id or not RAZORPAY_ID.fullmatch(payment_id):
+            continue
+        amount = entity.get("amount")
+        amount = amount if isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0 else None
+        noted, created = RemotePayment.objects.get_or_create(
+            razorpay_payment_id=payment_id, defaults={"payment": payment, "status": status[:12], "amount_paise": amount}
+        )
+        if not created and _PROGRESS.get(status, -1) > _PROGRESS.get(noted.status, -1):
+            RemotePayment.objects.filter(pk=noted.pk, status=noted.status).update(status=status[:12])
 
 
 def _money_problems(*, payment: Payment, payment_id: str, entity: dict) -> list[str]:
@@ -197,6 +224,8 @@ def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signatur
         return Settlement(Settlement.Outcome.PENDING)
     except gateway.GatewayRejected:
         remote = None
+    if remote is not None:
+        _note_remote_payments(payment=payment, entities=[remote])
     settlement = _reject_mismatch(
         payment=payment, payment_id=payment_id, remote=remote, reported=None, source=CaptureMismatch.Source.CHECKOUT
     )
@@ -227,6 +256,7 @@ def settle_remote_payment(
             remote = gateway.capture(payment_id, payment.amount_paise, payment.currency)
         except gateway.GatewayRejected:
             remote = gateway.fetch_payment(payment_id)  # captured meanwhile (auto-capture)?
+        _note_remote_payments(payment=payment, entities=[remote])
         status = remote.get("status")
     if status in PAID_STATUSES:
         return record_capture(order_id=payment.order_id, payment_id=payment_id, remote=remote, source=source)
@@ -254,6 +284,8 @@ def record_capture(
         raise PaymentError(f"Unknown order {order_id}.")
     if remote is None:
         remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=PAID_STATUSES)
+    if remote is not None:
+        _note_remote_payments(payment=payment, entities=[remote])
     rejected = _reject_mismatch(payment=payment, payment_id=payment_id, remote=remote, reported=reported, source=source)
     if rejected is not None:
         return rejected
@@ -261,13 +293,17 @@ def record_capture(
     if remote.get("status") not in PAID_STATUSES:
         # Not captured (yet): reconciliation captures an authorized payment.
         return Settlement(Settlement.Outcome.PENDING)
-    if payment.payment_id and payment.payment_id != payment_id and payment.status == Payment.Status.CAPTURED:
-        # A second captured payment on one order (a buyer retried after a timeout): return it.
-        _refund_in_full(payment=payment, payment_id=payment_id, reason="duplicate payment for one order")
-        return Settlement(Settlement.Outcome.REFUNDED)
+    # The order takes the first capture recorded, decided by this one update (the row lock orders
+    # racing captures). Once the money is taken the order's payment_id never changes, so reading it
+    # back after the update tells who won, whatever this process read before.
     Payment.objects.filter(pk=payment.pk).exclude(status__in=MONEY_TAKEN_STATUSES).update(
         status=Payment.Status.CAPTURED, payment_id=payment_id, captured_at=now, error_reason=""
     )
+    payment.refresh_from_db(fields=["status", "payment_id", "captured_at", "error_reason"])
+    if payment.payment_id != payment_id:
+        # Another capture on this order won (two Checkout tabs, a late authorization): return this one.
+        _refund_extra_capture(payment=payment, payment_id=payment_id)
+        return Settlement(Settlement.Outcome.REFUNDED)
     try:
         booking, _ = booking_services.confirm_intent(intent_id=payment.intent_id)
     except SeatsUnavailable:
@@ -288,6 +324,8 @@ def record_authorization(*, order_id: str, payment_id: str, reported: dict | Non
         return "no change"
     statuses = SETTLED_STATUSES
     remote = _razorpay_payment(payment=payment, payment_id=payment_id, reported=reported, statuses=statuses)
+    if remote is not None:
+        _note_remote_payments(payment=payment, entities=[remote])
     rejected = _reject_mismatch(
         payment=payment, payment_id=payment_id, remote=remote, reported=reported, source=CaptureMismatch.Source.WEBHOOK
     )
@@ -348,6 +386,21 @@ def _refund_in_full(*, payment: Payment, payment_id: str, reason: str) -> Refund
         # The booking core announces the REFUNDED ending; receivers.py queues the buyer's email.
         booking_services.mark_intent_refunded(intent_id=payment.intent_id)
     return refund
+
+
+def _refund_extra_capture(*, payment: Payment, payment_id: str) -> Refund:
+    """Refund a captured payment that lost its order to another capture. The order itself is left
+    alone (its own payment holds the booking, or its own refund); the Refund row, with this payment's
+    id and the reason, is what ops see."""
+    logger.warning(
+        "second capture %s on order %s (kept %s): refunding it", payment_id, payment.order_id, payment.payment_id
+    )
+    return _request_refund(
+        payment=payment,
+        payment_id=payment_id,
+        amount_paise=payment.amount_paise,
+        reason=f"second capture on one order: {payment.payment_id} holds the order"[:200],
+    )
 
 
 def refund_payment(*, payment_id: int, reason: str, acting_user: AbstractBaseUser | None = None) -> Refund:
@@ -519,13 +572,14 @@ def reconcile_payment(*, payment_id: int) -> str:
                 reason=refund.reason,
             )
     remote_payments = gateway.order_payments(payment.order_id)
+    _note_remote_payments(payment=payment, entities=remote_payments)
     settled = [p for p in remote_payments if p.get("status") in SETTLED_STATUSES]
     if settled:
-        # The first success wins the ticket; any other is refunded by record_capture.
-        outcome = Settlement.Outcome.PENDING
-        for remote in sorted(settled, key=lambda p: p.get("created_at", 0)):
-            outcome = settle_remote_payment(payment=payment, remote=remote).outcome
-        return outcome
+        # The payment the order already names goes first, then the oldest: the first capture recorded
+        # keeps the order, and record_capture refunds every other captured one.
+        ordered = sorted(settled, key=lambda p: (p.get("id") != payment.payment_id, p.get("created_at", 0)))
+        outcomes = [settle_remote_payment(payment=payment, remote=remote).outcome for remote in ordered]
+        return outcomes[0]
     failed = [p for p in remote_payments if p.get("status") == RemoteStatus.FAILED]
     if failed:
         record_failure(
@@ -538,27 +592,39 @@ def payments_to_reconcile(*, now: datetime | None = None, limit: int = 200) -> l
     """Orders with no outcome after a few minutes, captured money without a ticket, and refunds
     Razorpay has not accepted yet: checked for a few days (a bank can authorise a payment long
     after the buyer gave up), at most once a minute and less often as the order ages (again once
-    a tenth of its age has passed), so thousands of abandoned orders cost Razorpay little."""
+    a tenth of its age has passed), so thousands of abandoned orders cost Razorpay little.
+
+    Settled orders (booked or refunded) are checked too, for a second payment captured on them that
+    no webhook reported, but with the wait doubling (about ten listings over the three days), and
+    after every unsettled order due: a surge of bookings must not crowd out the orders still open."""
     now = now or timezone.now()
     old_enough = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
     recent_check = now - timedelta(seconds=settings.RECONCILE_EVERY_SECONDS)
     unaccepted_refund = Exists(Refund.objects.filter(payment=OuterRef("pk"), refund_id__isnull=True))
-    next_check = ExpressionWrapper(
-        F("last_checked_at") + (F("last_checked_at") - F("created_at")) / 10, output_field=DateTimeField()
+    age_at_check = F("last_checked_at") - F("created_at")
+    next_check = ExpressionWrapper(F("last_checked_at") + age_at_check / 10, output_field=DateTimeField())
+    next_settled_check = ExpressionWrapper(F("last_checked_at") + age_at_check, output_field=DateTimeField())
+    unsettled = (
+        Q(status__in=[*OPEN_STATUSES, Payment.Status.AUTHORIZED])
+        | Q(status=Payment.Status.CAPTURED, intent__booking__isnull=True)
+        | Q(unaccepted_refund)
     )
-    stuck = (
+    due = (
         Payment.objects.filter(
             created_at__lte=old_enough, created_at__gte=now - timedelta(hours=settings.RECONCILE_GIVE_UP_HOURS)
         )
-        .filter(
-            Q(status__in=[*OPEN_STATUSES, Payment.Status.AUTHORIZED])
-            | Q(status=Payment.Status.CAPTURED, intent__booking__isnull=True)
-            | Q(unaccepted_refund)
+        .annotate(
+            unsettled=ExpressionWrapper(unsettled, output_field=BooleanField()),
+            next_check=next_check,
+            next_settled_check=next_settled_check,
         )
-        .annotate(next_check=next_check)
-        .filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lte=recent_check, next_check__lte=now))
+        .filter(
+            Q(last_checked_at__isnull=True)
+            | Q(last_checked_at__lte=recent_check, unsettled=True, next_check__lte=now)
+            | Q(last_checked_at__lte=recent_check, next_settled_check__lte=now)
+        )
     )
-    return list(stuck.order_by("last_checked_at", "created_at").values_list("pk", flat=True)[:limit])
+    return list(due.order_by("-unsettled", "last_checked_at", "created_at").values_list("pk", flat=True)[:limit])
 
 
 def claim_confirmation_email(*, intent_id: UUID, now: datetime | None = None) -> Booking | None:

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from apps.booking import services as booking_services
 from apps.booking.models import Seat
-from apps.payments.models import Payment
+from apps.payments.models import Payment, Refund, RemotePayment
 from tests.factories import buyer, make_event
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +83,33 @@ def test_audit_flags_a_sold_seat_without_booking():
     )
     code, output = audit()
     assert code == 1 and "seats sold twice" in output
+
+
+def test_audit_flags_a_second_capture_razorpay_reported_that_was_neither_booked_nor_refunded():
+    """Razorpay's side as recorded (RemotePayment): every captured payment is the booked one or refunded."""
+    event = make_event()
+    booking = paid_booking(event, ["A-1"], 1)
+    payment = Payment.objects.get(intent_id=booking.intent_id)
+    RemotePayment.objects.create(payment=payment, razorpay_payment_id="pay_1", status="captured")
+    RemotePayment.objects.create(payment=payment, razorpay_payment_id="pay_1b", status="authorized")
+    assert audit()[0] == 0  # the booked one, and one never captured
+    RemotePayment.objects.filter(razorpay_payment_id="pay_1b").update(status="captured")
+    code, output = audit()
+    assert code == 1 and "1  captured payments at Razorpay that are neither the booked one nor refunded" in output
+    Refund.objects.create(
+        payment=payment,
+        razorpay_payment_id="pay_1b",
+        idempotency_key="full-pay_1b",
+        amount_paise=payment.amount_paise,
+        reason="second capture",
+    )
+    assert audit()[0] == 0
+    Refund.objects.create(
+        payment=payment,
+        razorpay_payment_id="pay_1",
+        idempotency_key="full-pay_1",
+        amount_paise=payment.amount_paise,
+        reason="wrong",
+    )
+    code, output = audit()
+    assert code == 1 and "1  captured payments at Razorpay both booked and refunded" in output

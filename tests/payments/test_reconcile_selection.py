@@ -1,4 +1,4 @@
-"""Which orders reconciliation asks Razorpay about: stuck ones, not settled ones, less often with age."""
+"""Which orders reconciliation asks Razorpay about: stuck ones first, settled ones too, less often with age."""
 
 from datetime import timedelta
 
@@ -20,7 +20,7 @@ def order(event, label, n, **fields):
     return payment
 
 
-def test_selects_stuck_orders_and_skips_settled_ones():
+def test_selects_stuck_orders_first_then_settled_ones():
     event = make_event()
     ten_minutes_ago = timezone.now() - timedelta(minutes=10)
     stuck = order(event, "A-1", 1, created_at=ten_minutes_ago)
@@ -47,9 +47,11 @@ def test_selects_stuck_orders_and_skips_settled_ones():
     )
     too_young = order(event, "A-6", 6)
 
-    chosen = set(services.payments_to_reconcile())
-    assert chosen == {stuck.pk, captured_no_ticket.pk, unaccepted.pk}
-    assert confirmed.pk not in chosen and refunded.pk not in chosen and too_young.pk not in chosen
+    chosen = services.payments_to_reconcile()
+    # Settled orders are listed too (a second capture nobody reported), after every unsettled one.
+    assert set(chosen[:3]) == {stuck.pk, captured_no_ticket.pk, unaccepted.pk}
+    assert set(chosen[3:]) == {confirmed.pk, refunded.pk}
+    assert too_young.pk not in chosen
 
 
 def test_checks_back_off_as_the_order_ages():
@@ -67,3 +69,28 @@ def test_checks_back_off_as_the_order_ages():
     # 10 h old and checked 2 min ago: next check after ~1 h. Checked 2 h ago: due.
     assert chosen == {fresh.pk, older_checked_long_ago.pk}
     assert old.pk not in chosen and just_checked.pk not in chosen and given_up.pk not in chosen
+
+
+def test_settled_orders_back_off_faster():
+    """A booked order is listed again once its age has doubled since the last look; a stuck one of
+    the same age and last look is due far sooner (a tenth of its age)."""
+    event = make_event()
+    now = timezone.now()
+    ten_minutes_ago, two_minutes_ago = now - timedelta(minutes=10), now - timedelta(minutes=2)
+    booked_recently = order(
+        event, "C-1", 1, created_at=ten_minutes_ago, last_checked_at=two_minutes_ago, status="captured", payment_id="p1"
+    )
+    booking_services.confirm_intent(intent_id=booked_recently.intent_id)
+    booked_long_ago = order(
+        event,
+        "C-2",
+        2,
+        created_at=ten_minutes_ago,
+        last_checked_at=now - timedelta(minutes=5),
+        status="captured",
+        payment_id="p2",
+    )
+    booking_services.confirm_intent(intent_id=booked_long_ago.intent_id)
+    stuck = order(event, "C-3", 3, created_at=ten_minutes_ago, last_checked_at=two_minutes_ago)
+
+    assert services.payments_to_reconcile(now=now) == [stuck.pk, booked_long_ago.pk]
