@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 
 from apps.booking import links
 from apps.booking.models import BookingIntent
-from apps.payments import gateway, selectors, services
+from apps.payments import gateway, orders, selectors, services
 from apps.payments.models import EmailFailure
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,16 @@ RETRYABLE = (gateway.GatewayUnavailable, OSError)
 def process_webhook_event(self, webhook_id: int) -> str:
     try:
         return services.process_webhook(webhook_id=webhook_id)
+    except RETRYABLE as error:
+        raise self.retry(exc=error) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=4, retry_backoff=2, retry_backoff_max=20, ignore_result=True)
+def create_order(self, intent_id: str) -> str:
+    """The checkout's order, when Razorpay was too slow for the request (apps.payments.orders).
+    Idempotent (one Payment per intent), so acks_late; retries stop well within a hold."""
+    try:
+        return orders.create_order_in_background(intent_id=UUID(intent_id))
     except RETRYABLE as error:
         raise self.retry(exc=error) from error
 
