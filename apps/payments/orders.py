@@ -8,13 +8,12 @@ task, or the task run twice, still leaves one order in use."""
 import logging
 from uuid import UUID
 
-from django.utils import timezone
 from django_redis import get_redis_connection
 from kombu.exceptions import OperationalError as BrokerDown
 from redis.exceptions import RedisError
 
 from apps.booking.models import BookingIntent
-from apps.payments import services
+from apps.payments import services, tasks
 from apps.payments.errors import GatewaySlow
 from apps.payments.models import Payment
 
@@ -39,17 +38,6 @@ def order_for_checkout(*, intent: BookingIntent) -> Payment:
         raise
 
 
-def create_order_in_background(*, intent_id: UUID) -> str:
-    """The worker's side: the order of a hold that still waits for one (none for a hold that ended)."""
-    intent = BookingIntent.objects.select_related("event").filter(pk=intent_id).first()
-    if intent is None or not intent.is_active(timezone.now()):
-        return "hold ended"
-    if Payment.objects.filter(intent=intent).exists():
-        return "exists"
-    services.ensure_order(intent=intent)
-    return "created"
-
-
 def _is_queued(intent_id: UUID) -> bool:
     try:
         return bool(get_redis_connection("default").exists(_queued_key(intent_id)))
@@ -58,8 +46,6 @@ def _is_queued(intent_id: UUID) -> bool:
 
 
 def _queue(intent_id: UUID) -> None:
-    from apps.payments import tasks  # the task calls back into this module
-
     try:
         if get_redis_connection("default").set(_queued_key(intent_id), 1, nx=True, ex=QUEUED_SECONDS):
             tasks.create_order.delay(str(intent_id))

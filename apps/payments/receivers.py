@@ -1,7 +1,7 @@
 """Listens to the booking core: a confirmed intent gets its ticket email, a refunded one its notice.
 And to Celery: a task's Razorpay calls get the worker's budget."""
 
-from celery.signals import task_prerun
+from celery.signals import task_postrun, task_prerun
 from django.dispatch import receiver
 
 from apps.booking.models import BookingIntent
@@ -24,3 +24,9 @@ def queue_buyer_emails(sender, endings, **kwargs) -> None:
 def patient_gateway_in_tasks(**kwargs) -> None:
     """A task is not holding a buyer's page: its Razorpay calls may wait longer (Celery retries after)."""
     gateway.use_budget(gateway.worker_budget())
+
+
+@task_postrun.connect(dispatch_uid="payments.worker_budget_end")
+def back_to_request_budget(**kwargs) -> None:
+    """A task run in place (eagerly, inside a request or a test) leaves the request's budget behind."""
+    gateway.use_budget(None)

@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 
 from apps.booking import links
 from apps.booking.models import BookingIntent
-from apps.payments import gateway, orders, selectors, services
+from apps.payments import gateway, selectors, services
 from apps.payments.models import EmailFailure
 
 logger = logging.getLogger(__name__)
@@ -31,8 +31,12 @@ def process_webhook_event(self, webhook_id: int) -> str:
 def create_order(self, intent_id: str) -> str:
     """The checkout's order, when Razorpay was too slow for the request (apps.payments.orders).
     Idempotent (one Payment per intent), so acks_late; retries stop well within a hold."""
+    intent = BookingIntent.objects.select_related("event").filter(pk=UUID(intent_id)).first()
+    if intent is None or not intent.is_active():
+        return "hold ended"  # no order for a hold that is over
     try:
-        return orders.create_order_in_background(intent_id=UUID(intent_id))
+        services.ensure_order(intent=intent)  # a no-op when the order exists
+        return "created"
     except RETRYABLE as error:
         raise self.retry(exc=error) from error
 
