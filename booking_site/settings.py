@@ -359,11 +359,23 @@ RAZORPAY_WEBHOOK_SECRET = _secret("RAZORPAY_WEBHOOK_SECRET")
 RAZORPAY_API_URL = env("RAZORPAY_API_URL", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS = env("RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js")
 RAZORPAY_EMULATOR_WEBHOOK_URL = env("RAZORPAY_EMULATOR_WEBHOOK_URL", default=f"{SITE_URL}/payments/razorpay/webhook/")
-RAZORPAY_MAX_ATTEMPTS = env.int("RAZORPAY_MAX_ATTEMPTS", default=3)  # SDK retries connection errors/timeouts
+# Calls made inside a web request: a short total deadline and at most one retry, so a hung
+# Razorpay never ties up a web thread for long (what misses it goes to the worker).
+RAZORPAY_REQUEST_DEADLINE = env.float("RAZORPAY_REQUEST_DEADLINE", default=5.0)  # seconds, retries included
+RAZORPAY_REQUEST_TIMEOUT = (2.0, 3.0)  # connect, read: per attempt, within the deadline
+RAZORPAY_REQUEST_ATTEMPTS = 2
+# Calls made by Celery tasks: more patience, and Celery's retries after that.
+RAZORPAY_WORKER_TIMEOUT = (3.05, 10.0)
+RAZORPAY_MAX_ATTEMPTS = env.int("RAZORPAY_MAX_ATTEMPTS", default=3)  # worker attempts on connection errors/timeouts
 RAZORPAY_RETRY_DELAY = env.float("RAZORPAY_RETRY_DELAY", default=0.5)
+# The circuit breaker (apps/payments/circuit.py), shared by all processes through Redis.
+RAZORPAY_BREAKER_FAILURES = env.int("RAZORPAY_BREAKER_FAILURES", default=5)  # failed calls that open it ...
+RAZORPAY_BREAKER_WINDOW = env.int("RAZORPAY_BREAKER_WINDOW", default=60)  # ... within this many seconds
+RAZORPAY_BREAKER_OPEN_SECONDS = env.int("RAZORPAY_BREAKER_OPEN_SECONDS", default=30)  # then calls fail at once
 PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", default=5)
 RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=180)
 RECONCILE_GIVE_UP_HOURS = env.int("RECONCILE_GIVE_UP_HOURS", default=72)
+
 
 # --- Content-Security-Policy (Django's own middleware) ----------------------------------
 # Scripts and styles come from our static files only: nothing inline (a template that ever needs

@@ -49,3 +49,27 @@ class GatewayRejected(GatewayError):
     status = 502
     code = "gateway_rejected"
     message = "The payment gateway refused this request. Your seats stay held; please try again shortly."
+
+
+class GatewaySlow(GatewayUnavailable):
+    """Razorpay did not answer within a request's deadline: the worker carries on with more
+    patience (the checkout's order is made in the background) and the page tries again shortly."""
+
+    code = "gateway_slow"
+    message = (
+        "The payment gateway is slow right now. We are setting up your payment: this page tries again in a moment."
+    )
+    retry_after = 5
+
+
+class PaymentsPaused(GatewayUnavailable):
+    """The circuit breaker is open: Razorpay failed repeatedly, so nothing calls it for a while."""
+
+    code = "payments_paused"
+    message = "Payments are briefly unavailable. Your seats stay held; please try again in a minute."
+    retry_after = 30
+
+    def __init__(self, reason: str = "", *, retry_after: int | None = None):
+        super().__init__(reason or "circuit open")
+        if retry_after is not None:
+            self.retry_after = retry_after

@@ -27,6 +27,20 @@ def process_webhook_event(self, webhook_id: int) -> str:
         raise self.retry(exc=error) from error
 
 
+@shared_task(bind=True, acks_late=True, max_retries=4, retry_backoff=2, retry_backoff_max=20, ignore_result=True)
+def create_order(self, intent_id: str) -> str:
+    """The checkout's order, when Razorpay was too slow for the request (apps.payments.orders).
+    Idempotent (one Payment per intent), so acks_late; retries stop well within a hold."""
+    intent = BookingIntent.objects.select_related("event").filter(pk=UUID(intent_id)).first()
+    if intent is None or not intent.is_active():
+        return "hold ended"  # no order for a hold that is over
+    try:
+        services.ensure_order(intent=intent)  # a no-op when the order exists
+        return "created"
+    except RETRYABLE as error:
+        raise self.retry(exc=error) from error
+
+
 @shared_task(ignore_result=True)
 def reconcile_payments() -> int:
     """Beat: fan out one task per stuck order, so one slow order never blocks the others."""

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from apps.booking import links
 from apps.booking.access import owned_intent
 from apps.core.http import error_response
-from apps.payments import gateway, services, tasks
+from apps.payments import gateway, orders, services, tasks
 from apps.payments.errors import GatewayError, GatewayUnavailable, SignatureInvalid, WebhookMalformed
 from apps.payments.models import Payment
 
@@ -36,10 +36,11 @@ def checkout(request, intent_id: UUID):
     gateway_error = None
     if active and payment is None:
         try:
-            payment = services.ensure_order(intent=intent)
+            payment = orders.order_for_checkout(intent=intent)
         except GatewayError as error:
             logger.warning("order for intent %s not created: %s", intent.id, error)
-            gateway_error = GatewayUnavailable(str(error))  # down or refusing: the buyer tries again later
+            # Slow (the worker makes it), paused (circuit open), down or refusing: the buyer tries again shortly.
+            gateway_error = error if isinstance(error, GatewayUnavailable) else GatewayUnavailable(str(error))
     processing = payment is not None and payment.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED)
     checkout_options = None
     if active and payment is not None and not processing:
@@ -63,6 +64,7 @@ def checkout(request, intent_id: UUID):
         "payment": payment,
         "processing": processing,
         "gateway_error": gateway_error.message if gateway_error is not None else None,
+        "refresh_seconds": gateway_error.retry_after if gateway_error is not None else None,
         "checkout_options": checkout_options,
         "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
         "start_url": reverse("payments:start", args=[intent.id]),
