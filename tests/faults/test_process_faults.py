@@ -248,6 +248,7 @@ def test_database_outage_fails_the_email_task_then_the_sweep_sends_it_and_the_si
 
     def get(base: str) -> httpx.Response:
         return httpx.get(base + page, cookies=owner_cookies(), timeout=15)
+
     try:
         with (
             celery_worker(beat=True, tmp_path=tmp_path, **worker),
@@ -259,8 +260,9 @@ def test_database_outage_fails_the_email_task_then_the_sweep_sends_it_and_the_si
             booking = confirm_in_process(intent, answer)
             log = tmp_path / "celery.log"
             wait_for(
-                lambda: re.search(r"send_booking_confirmation\[.*\] raised unexpected: (Operational|PoolTimeout)",
-                                  log.read_text()),
+                lambda: re.search(
+                    r"send_booking_confirmation\[.*\] raised unexpected: (Operational|PoolTimeout)", log.read_text()
+                ),
                 timeout=20,
                 what="the email task failing on the database",
             )
@@ -287,9 +289,7 @@ def test_database_outage_fails_the_email_task_then_the_sweep_sends_it_and_the_si
 # --- 4. The emulator killed (not hung) during checkout -----------------------------------------
 
 
-def test_gateway_process_killed_during_checkout_answers_503_fast_then_the_buyer_pays(
-    emulator_for, tmp_path, settings
-):
+def test_gateway_process_killed_during_checkout_answers_503_fast_then_the_buyer_pays(emulator_for, tmp_path, settings):
     gateway = emulator_for()
     settings.RAZORPAY_API_URL = gateway.url
     event = make_event()
