@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv services chromium nginx lint bench migrate
+.PHONY: run test test-faults venv services chromium nginx lint bench migrate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || "$$(scripts/python.sh)" -m venv $(VENV)
@@ -37,3 +37,8 @@ run: venv nginx
 ## Run the whole test suite against real PostgreSQL and Redis (and a real Celery worker and Chromium).
 test: venv services chromium nginx lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+## Only the fault tests (issue 17: real processes killed, hung or cut off; a few minutes).
+## `make test` (and so .ci/run) runs them too.
+test-faults: venv services nginx
+	$(VENV)/bin/pytest tests/faults $(PYTEST_ARGS)

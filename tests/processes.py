@@ -39,10 +39,11 @@ def celery_worker(*, beat: bool = False, queues: str | None = None, tmp_path: Pa
 
 
 @contextmanager
-def web_server(*, tmp_path: Path, workers: int = 2, threads: int = 8, **env: str):
-    """gunicorn the production way (one plain pool, no lanes), on a free port, against the test database."""
+def web_server(*, tmp_path: Path, workers: int = 2, threads: int = 8, port: int | None = None, **env: str):
+    """gunicorn the production way (one plain pool, no lanes), on a free port (or `port`, to
+    restart it where it was), against the test database."""
     collectstatic(product_env())
-    with stack.web_server(product_env(**env), tmp_path, workers=workers, threads=threads) as url:
+    with stack.web_server(product_env(**env), tmp_path, port=port, workers=workers, threads=threads) as url:
         yield url
 
 
