@@ -1,10 +1,12 @@
 """Test-only network stand-ins for the process fault tests: a mail server that can hang in the
 middle of a message, and a TCP forwarder in front of PostgreSQL that can be cut and restored."""
 
+import email
 import select
 import socket
 import socketserver
 import threading
+from pathlib import Path
 
 from devstack.ports import free_port
 
@@ -145,3 +147,29 @@ class TcpForwarder:
             with self.lock:
                 self.live.discard(source)
                 self.live.discard(sink)
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (a gunicorn master and the workers that serve its port)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def mails(folder: Path) -> list[email.message.Message]:
+    """The emails Django's file backend wrote into `folder`."""
+    if not folder.exists():
+        return []
+    chunks = [c for p in folder.iterdir() for c in p.read_text().split("\n" + "-" * 79 + "\n") if c.strip()]
+    return [email.message_from_string(c) for c in chunks]

@@ -9,7 +9,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,30 +22,13 @@ from apps.waitingroom import tokens
 from devstack.emulator import Emulator
 from tests.conftest import EMULATOR_REDIS
 from tests.factories import browser, buyer, make_event
+from tests.faults.stand_ins import process_tree
 from tests.processes import celery_worker, product_env, wait_for, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TRY_AGAIN = "tries again in a moment"
 PAUSED = "Payments are briefly unavailable"
-
-
-def _process_tree(pid: int) -> list[int]:
-    """The emulator's gunicorn master and its workers (they serve the port)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
 
 
 class Gateway:
@@ -59,7 +41,7 @@ class Gateway:
 
     def hang(self) -> None:
         assert self.process.proc is not None
-        self.frozen = _process_tree(self.process.proc.pid)
+        self.frozen = process_tree(self.process.proc.pid)
         for pid in self.frozen:
             os.kill(pid, signal.SIGSTOP)
 

@@ -31,10 +31,8 @@ from devstack.emulator import Emulator
 from devstack.ports import free_port
 from tests.conftest import EMULATOR_REDIS
 from tests.factories import browser, buyer, make_event
-from tests.faults.stand_ins import SmtpSink, TcpForwarder
-from tests.faults.test_gateway_faults import _process_tree
+from tests.faults.stand_ins import SmtpSink, TcpForwarder, mails, process_tree
 from tests.payments.conftest import pay, worker_env
-from tests.payments.test_broker_down import mails
 from tests.processes import celery_worker, product_env, wait_for, web_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -46,7 +44,7 @@ VERIFY = "/checkout/{}/pay/verify/"
 
 def kill_tree(pid: int) -> None:
     """SIGKILL a process and its children (gunicorn's master and workers; the emulator's)."""
-    for each in _process_tree(pid):
+    for each in process_tree(pid):
         try:
             os.kill(each, signal.SIGKILL)
         except ProcessLookupError:

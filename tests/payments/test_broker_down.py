@@ -4,7 +4,6 @@ Real parts only: a private redis-server (broker, cache and waiting room at once,
 where CELERY_BROKER_URL defaults to REDIS_URL) that the test stops and starts again, the verify
 callback's confirmation in a process of its own, a real Celery worker with beat, the emulator."""
 
-import email
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from apps.waitingroom import queue
 from apps.waitingroom.contract import RoomKeys
 from devstack.ports import free_port
 from tests.factories import buyer, make_event
+from tests.faults.stand_ins import mails
 from tests.payments.conftest import pay, worker_env
 from tests.processes import ROOT, celery_worker, product_env, wait_for
 
@@ -90,13 +90,6 @@ print("created", booking.confirm_intent(intent_id="{intent_id}")[1])
     )
     assert done.returncode == 0, done.stderr
     return [line for line in done.stdout.splitlines() if line.startswith(("outcome", "created"))]
-
-
-def mails(folder: Path) -> list[email.message.Message]:
-    if not folder.exists():
-        return []
-    chunks = [c for p in folder.iterdir() for c in p.read_text().split("\n" + "-" * 79 + "\n") if c.strip()]
-    return [email.message_from_string(c) for c in chunks]
 
 
 @pytest.mark.parametrize("relay", ["on", "off (control)"])
