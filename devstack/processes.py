@@ -1,5 +1,7 @@
 """Product processes: started from the repository, their output in a log file, stopped on exit."""
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +36,67 @@ def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (children first, then theirs), from /proc: a prefork worker or a
+    gunicorn master is a tree, and a fault hits the whole tree as a machine's failure would."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                found += [int(child) for child in children.read().split()]
+        except OSError:
+            continue
+    return found + [grandchild for child in list(found) for grandchild in descendants(child)]
+
+
+def signal_tree(proc: subprocess.Popen, sig: signal.Signals) -> list[int]:
+    """Send sig to proc and every process below it (collected first, so that a kill cannot let
+    the tree re-parent and escape); the pids signalled."""
+    pids = [proc.pid, *descendants(proc.pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+class Service:
+    """A process of the stack that a fault may kill and that is started again with the same
+    command: its output appended to logs/<name>.log across restarts, stopped on exit."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], logs: Path):
+        self.name, self.cmd, self.env, self.logs = name, cmd, env, logs
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Service":
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / f"{self.name}.log", "ab" if self.proc else "wb") as log:  # a restart appends
+            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> list[int]:
+        """SIGKILL the process and its children at once (a crash: nothing is acknowledged or
+        cleaned up); the pids killed."""
+        pids = signal_tree(self.proc, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        return pids
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+    def __enter__(self) -> "Service":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 class ManageFailed(RuntimeError):

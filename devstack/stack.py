@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devstack.emulator import Emulator
 from devstack.ports import free_port
-from devstack.processes import GUNICORN, PY, process
+from devstack.processes import GUNICORN, PY, Service, process
 from devstack.waits import answers, wait_for, wait_http
 
 ALL_QUEUES = "default,confirmations,emails,reconciliation"
@@ -134,6 +134,8 @@ class Stack:
     url: str  # the front (nginx)
     emulator: str
     front: Front
+    worker: Service  # the Celery worker, which a fault may kill and start again
+    emulator_server: Emulator  # the emulator's process, which a fault may pause
 
 
 @contextmanager
@@ -155,7 +157,10 @@ def full_stack(
     with ExitStack() as stack:
         emulator = Emulator(emulator_env or env, logs / "emulator.log", port=emulator_port, args=["--workers", "1"])
         stack.enter_context(emulator)
-        stack.enter_context(celery_worker(env, logs, concurrency=celery_concurrency, loglevel="WARNING", name="worker"))
+        worker_cmd = celery_command(
+            concurrency=celery_concurrency, queues=ALL_QUEUES, loglevel="WARNING", beat_schedule=None
+        )
+        worker = stack.enter_context(Service("worker", worker_cmd, env, logs))
         stack.enter_context(celery_beat(env, logs))
         the_front = stack.enter_context(front(env, logs, port=port, lobby_port=lobby_port, booking_port=booking_port))
-        yield Stack(the_front.url, emulator.url, the_front)
+        yield Stack(the_front.url, emulator.url, the_front, worker, emulator)

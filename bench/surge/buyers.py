@@ -14,6 +14,7 @@ from bench.common import HTTP_ERRORS, Http, Reply, Stats
 from devstack.emulator import pay_call
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+CHECKOUT_REFRESH = re.compile(r'<meta http-equiv="refresh" content="(\d+)">')
 CHECKOUT_OPTIONS = re.compile(r'<script id="checkout-options" type="application/json">(.*?)</script>', re.S)
 ARRIVAL_STEPS = ("event page", "queue status")
 
@@ -237,6 +238,14 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
             return buyer
         buyer.intent = held["intent"]
         checkout = await run.call(http, buyer, "checkout page", "GET", held["checkout_url"])
+        # Razorpay slow, paused (circuit open) or down: the page answers 503 and refreshes itself
+        # (its meta refresh, the gateway's retry-after) while the hold lasts; the buyer waits with it.
+        for _ in range(20):
+            if checkout.status_code != 503:
+                break
+            refresh = CHECKOUT_REFRESH.search(checkout.text)
+            await asyncio.sleep(float(refresh.group(1)) if refresh else 3.0)
+            checkout = await run.call(http, buyer, "checkout page", "GET", held["checkout_url"])
         found = CHECKOUT_OPTIONS.search(checkout.text)
         if checkout.status_code != 200 or not found:
             buyer.outcome = f"checkout {checkout.status_code}"

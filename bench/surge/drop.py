@@ -4,6 +4,7 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import Callable, Coroutine
 
 from bench.common import Crowd, Http, run_load
 from bench.surge.buyers import Buyer, Run, one_buyer
@@ -18,7 +19,7 @@ async def sample(run: Run, env: dict[str, str], event_id: int, stop: asyncio.Eve
     import redis
 
     db_name = env["DATABASE_URL"].rsplit("/", 1)[-1]
-    r = redis.Redis.from_url(env["REDIS_URL"])
+    r = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db_name}", autocommit=True) as db:
         while not stop.is_set():
             t = time.perf_counter() - run.started
@@ -30,11 +31,15 @@ async def sample(run: Run, env: dict[str, str], event_id: int, stop: asyncio.Eve
                 "count(*) FILTER (WHERE status = 'SOLD') FROM booking_seat WHERE event_id = %s",
                 [event_id],
             ).fetchone()
+            try:
+                waiting, inside = r.zcard(f"wr:{{{event_id}}}:line"), r.zcard(f"wr:{{{event_id}}}:inside")
+            except redis.RedisError:  # --fault redis-restart: Redis is down for a few seconds
+                waiting = inside = None
             samples.append(
                 {
                     "t": round(t, 2),
-                    "waiting": r.zcard(f"wr:{{{event_id}}}:line"),
-                    "inside": r.zcard(f"wr:{{{event_id}}}:inside"),
+                    "waiting": waiting,
+                    "inside": inside,
                     "held": held,
                     "sold": sold,
                     "pg_connections": connections,
@@ -102,9 +107,15 @@ def _merge(run: Run, part: dict) -> None:
         run.sold_out_at = min(run.sold_out_at or part["sold_out_at"], part["sold_out_at"])
 
 
-async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer], list[dict], float]:
+Fault = Callable[[float], Coroutine[None, None, dict]]
+
+
+async def drop(
+    run: Run, env: dict[str, str], event_id: int, fault: Fault | None = None
+) -> tuple[list[Buyer], list[dict], float, dict | None]:
     """The buyers, spread over several load-generator processes (so that one client process is
-    not what is measured), while this process samples the stack."""
+    not what is measured), while this process samples the stack, and injects `fault` (given the
+    opening's perf_counter instant) if any; returns its record last."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -124,7 +135,9 @@ async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer
         ]
         await asyncio.sleep(max(0.0, run.started - time.perf_counter()))
         sampler = asyncio.create_task(sample(run, env, event_id, stop, samples))
+        injected = asyncio.create_task(fault(run.started)) if fault else None
         parts = await asyncio.gather(*futures)
+        record = await injected if injected else None  # undone before the settling and the audit
     flow_seconds = time.perf_counter() - run.started
     buyers: list[Buyer] = []
     for part in parts:
@@ -136,4 +149,4 @@ async def drop(run: Run, env: dict[str, str], event_id: int) -> tuple[list[Buyer
     await asyncio.sleep(3)
     stop.set()
     await sampler
-    return buyers, samples, flow_seconds
+    return buyers, samples, flow_seconds, record

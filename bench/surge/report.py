@@ -33,8 +33,9 @@ def draw(samples: list[dict], run: Run, path: Path) -> None:
 
     t = [s["t"] for s in samples]
     fig, (people, seats, latency) = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
-    people.plot(t, [s["waiting"] for s in samples], label="waiting")
-    people.plot(t, [s["inside"] for s in samples], label="inside")
+    gap = float("nan")  # Redis down (--fault redis-restart): a gap in the line
+    people.plot(t, [gap if s["waiting"] is None else s["waiting"] for s in samples], label="waiting")
+    people.plot(t, [gap if s["inside"] is None else s["inside"] for s in samples], label="inside")
     people.set_ylabel("people")
     people.legend(loc="upper right")
     seats.plot(t, [s["held"] for s in samples], label="seats held")

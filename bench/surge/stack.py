@@ -1,14 +1,19 @@
 """The stack of the drop: everything Procfile runs, on a fresh database, sized by the options."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import redis
 
 from devstack.env import bench_env
 from devstack.processes import ensure_database
-from devstack.stack import full_stack
+from devstack.redis_server import RedisServer
+from devstack.stack import Stack, full_stack
+
+# The confirmation email's deadline in the drop's stack (production: 120 s): short, so that the
+# run can wait for the sweep to re-send what a fault lost, and the audit holds it to that.
+EMAIL_DEADLINE_SECONDS = 20
 
 
 def pool_total(args) -> int:
@@ -19,15 +24,30 @@ def pool_total(args) -> int:
 
 
 @contextmanager
-def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], str, str]]:
+def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], Stack, RedisServer | None]]:
     """nginx before the lobby and booking lanes, Celery worker and beat, and the emulator: the
     Procfile's way, on local ports, on a fresh database and empty Redis dbs. Yields (env, the
-    front's URL, the emulator's URL)."""
+    running stack, the private Redis or None).
+
+    With --fault redis-restart the product's Redis is a private redis-server of this run (its
+    own port and data directory, persistence on as in production), never the machine's shared
+    one; the emulator (Razorpay's stand-in, not our Redis) stays on --emulator-redis-url."""
+    with ExitStack() as resources:
+        private = None
+        if getattr(args, "fault", None) == "redis-restart":
+            private = resources.enter_context(RedisServer(logs / "redis"))
+        redis_url = private.url if private else args.redis_url
+        env, running = resources.enter_context(_stack(args, logs, redis_url))
+        yield env, running, private
+
+
+@contextmanager
+def _stack(args, logs: Path, redis_url: str) -> Iterator[tuple[dict[str, str], Stack]]:
     front_port, emulator_port, lobby_port, booking_port = args.port, args.port + 1, args.port + 2, args.port + 3
     base, emulator = f"http://127.0.0.1:{front_port}", f"http://127.0.0.1:{emulator_port}"
     env = bench_env(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{args.database}",
-        REDIS_URL=args.redis_url,
+        REDIS_URL=redis_url,
         DB_POOL_MAX=str(args.pool_max),
         DB_POOL_TIMEOUT="5",
         SITE_URL=base,
@@ -38,6 +58,8 @@ def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], str, str]]:
         EXPIRE_INTENTS_EVERY_SECONDS="2",
         RECONCILE_AFTER_SECONDS="15",
         RECONCILE_EVERY_SECONDS="5",
+        CONFIRMATION_EMAIL_DEADLINE_SECONDS=str(EMAIL_DEADLINE_SECONDS),
+        CONFIRMATION_EMAIL_CLAIM_SECONDS=str(EMAIL_DEADLINE_SECONDS * 2 // 5),  # below half the deadline
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
         EMAIL_FILE_PATH=str(logs / "mail"),
         # Behind the front: the client address is nginx's X-Real-IP. Every limit stays on; the
@@ -48,7 +70,7 @@ def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], str, str]]:
         BOOKING_DB_POOL_MAX=str(args.pool_max),
     )
     ensure_database(env, fresh=True)
-    redis.Redis.from_url(args.redis_url).flushdb()
+    redis.Redis.from_url(redis_url).flushdb()
     redis.Redis.from_url(args.emulator_redis_url).flushdb()
     with full_stack(
         env,
@@ -60,4 +82,4 @@ def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], str, str]]:
         emulator_env={**env, "REDIS_URL": args.emulator_redis_url},
         celery_concurrency=args.celery_concurrency,
     ) as running:
-        yield env, running.url, running.emulator
+        yield env, running
