@@ -12,26 +12,7 @@ from django.template.response import TemplateResponse
 from apps.booking import services
 from apps.booking.errors import BookingError
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
-
-
-class ReadOnlyAdminMixin:
-    """View and act (admin actions), never add, edit or delete by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInlineMixin(ReadOnlyAdminMixin):
-    extra = 0
-    max_num: int | None = 0
-    can_delete = False
-    show_change_link = False
+from apps.core.admin_base import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 
 
 class SeatGridForm(forms.Form):

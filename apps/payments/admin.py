@@ -7,8 +7,8 @@ happened at Razorpay, and a hand-made one once turned a paid order into a 500 an
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef
 
-from apps.booking.admin import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.booking.errors import BookingError
+from apps.core.admin_base import ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.payments import gateway, services, tasks
 from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, RemotePayment, WebhookEvent
 
