@@ -2,7 +2,6 @@
 answers in `apps.core.http.error_response` only (a view lets them through to the mapper
 middleware, or, to show one on its own page, hands that page over)."""
 
-import time
 from functools import wraps
 from uuid import UUID
 
@@ -122,23 +121,6 @@ def _render_seat_map(request, event, *, section: str = "all", form=None, error=N
     return response
 
 
-_event_ids: dict[str, tuple[int, float]] = {}
-
-
-def _event_id_or_404(slug: str) -> int:
-    """The id behind a slug, remembered for a minute in this process (a slug's event never changes;
-    its documents are checked when they are built), so a cached document costs no query."""
-    cached = _event_ids.get(slug)
-    now = time.monotonic()
-    if cached and cached[1] > now:
-        return cached[0]
-    event_id = _event_or_404(slug).id
-    if len(_event_ids) > 10_000:
-        _event_ids.clear()
-    _event_ids[slug] = (event_id, now + 60)
-    return event_id
-
-
 @require_GET
 def seat_map(request, slug: str):
     """The seat page: the shell drawn by seatmap.js, the same bytes for every buyer; with
@@ -156,7 +138,7 @@ def seat_map(request, slug: str):
 def seat_layout(request, slug: str):
     """Sections, rows and seat numbers: nothing about who holds what, so not gated; under the
     version the shell names it never changes, and any cache may keep it."""
-    document = seatmap.layout(_event_id_or_404(slug))
+    document = seatmap.layout(_event_or_404(slug).id)
     if document is None:
         raise Http404("No such event.")
     if request.GET.get("v") == document.version:
@@ -167,7 +149,7 @@ def seat_layout(request, slug: str):
 
 
 def _availability(request, slug: str, **which):
-    document = seatmap.availability(_event_id_or_404(slug), **which)
+    document = seatmap.availability(_event_or_404(slug).id, **which)
     if document is None:
         raise Http404("No such event or section.")
     return seatmap.answer(request, document, content_type=seatmap.JSON, cache_control=seatmap.PRIVATE)
