@@ -54,6 +54,18 @@ class RedisServer:
         client.close()
         return self
 
+    def answers(self) -> bool:
+        try:
+            return bool(self.client(timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def client(self, timeout: float = 2) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def crash(self) -> int:
         """SIGKILL: no shutdown save, the append-only file as last fsynced. Returns the pid."""
         pid = self.proc.pid

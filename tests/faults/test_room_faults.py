@@ -3,12 +3,10 @@ beat stopped. Real PostgreSQL and Redis (the test's Redis database, or a private
 that the test stops); no sweep runs unless a test calls one."""
 
 import json
-import subprocess
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-import redis
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -19,9 +17,8 @@ from apps.core import heartbeat
 from apps.payments.models import Payment
 from apps.waitingroom import queue, services
 from apps.waitingroom.contract import RoomKeys, RoomMode
-from devstack.ports import free_port
+from devstack.redis_server import RedisServer
 from tests.factories import browser, buyer, make_event
-from tests.processes import wait_for
 from tests.waitingroom.conftest import open_room
 
 pytestmark = pytest.mark.django_db
@@ -102,34 +99,9 @@ def test_a_burst_of_polls_on_a_lost_room_restores_it_once(django_assert_max_num_
 # --- (b) Redis down: a paid buyer's verify and ticket do not depend on it -----------------------
 
 
-class PrivateRedis:
-    """A redis-server of the test's own on a free port, which the test stops."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, timeout=10, what="the private redis-server")
-
-    def answers(self) -> bool:
-        try:
-            return redis.Redis(port=self.port, socket_timeout=1).ping()
-        except redis.ConnectionError:
-            return False
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        assert not self.answers()
-
-
 @pytest.fixture
-def private_redis(settings):
-    server = PrivateRedis()
+def private_redis(settings, tmp_path):
+    server = RedisServer(tmp_path / "redis").start()
     settings.CACHES = {
         "default": {
             **settings.CACHES["default"],
@@ -165,6 +137,7 @@ def test_verify_and_ticket_answer_with_redis_down_and_the_rest_is_503_not_500(pr
     services.record_hold(event_id=event.id, visitor_id="holder", intent_id=str(unpaid.intent.id))
 
     private_redis.stop()
+    assert not private_redis.answers()
 
     # The verify call reaches its view (which answers from the database: no payment for this hold,
     # so the signature cannot verify); only the owner, as before.

@@ -8,11 +8,9 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from django.core.management import call_command
 
 from apps.booking import services as booking_services
@@ -21,7 +19,7 @@ from apps.core.models import OutboxMessage
 from apps.payments import selectors, services
 from apps.waitingroom import queue
 from apps.waitingroom.contract import RoomKeys
-from devstack.ports import free_port
+from devstack.redis_server import RedisServer
 from tests.factories import buyer, make_event
 from tests.faults.stand_ins import mails
 from tests.payments.conftest import pay, worker_env
@@ -30,42 +28,12 @@ from tests.processes import ROOT, celery_worker, product_env, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class RedisServer:
-    """A redis-server of the test's own, on a free port, that keeps its data across a restart."""
-
-    def __init__(self, folder: Path):
-        self.port, self.folder, self.process = free_port(), folder, None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.folder)]
-            + ["--appendonly", "yes", "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10, what="the private redis-server")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-        assert not self._answers()
-
-    def _answers(self) -> bool:
-        try:
-            return redis.Redis(port=self.port, socket_timeout=1).ping()
-        except redis.ConnectionError:
-            return False
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2)
-
-
 @contextmanager
 def stopped_at_the_end(server: RedisServer):
     try:
         yield
     finally:
-        if server.process.poll() is None:
+        if server.running():
             server.stop()
 
 
@@ -118,6 +86,7 @@ def test_broker_down_at_confirmation_loses_neither_the_email_nor_the_freed_slot(
     with celery_worker(beat=True, tmp_path=tmp_path, **env), stopped_at_the_end(server):
         room.set("kept", "across the restart")
         server.stop()  # the broker (and the rest of Redis) goes down ...
+        assert not server.answers()
         said = confirm_in_a_process_of_its_own(product_env(**env), intent.id, payment.order_id, answer)
         # ... while the payment is confirmed, and confirmed again by a retry.
         assert said == ["outcome confirmed", "outcome confirmed", "created False"]
