@@ -55,10 +55,11 @@ def descendants(pid: int) -> list[int]:
     return found + [grandchild for child in list(found) for grandchild in descendants(child)]
 
 
-def signal_tree(proc: subprocess.Popen, sig: signal.Signals) -> list[int]:
-    """Send sig to proc and every process below it (collected first, so that a kill cannot let
-    the tree re-parent and escape); the pids signalled."""
-    pids = [proc.pid, *descendants(proc.pid)]
+def signal_tree(proc: subprocess.Popen | int, sig: signal.Signals) -> list[int]:
+    """Send sig to proc (a Popen or a pid) and every process below it (collected first, so that a
+    kill cannot let the tree re-parent and escape); the pids signalled."""
+    root = proc if isinstance(proc, int) else proc.pid
+    pids = [root, *descendants(root)]
     for pid in pids:
         try:
             os.kill(pid, sig)

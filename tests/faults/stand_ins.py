@@ -149,24 +149,6 @@ class TcpForwarder:
                 self.live.discard(sink)
 
 
-def process_tree(pid: int) -> list[int]:
-    """A process and all its descendants (a gunicorn master and the workers that serve its port)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def mails(folder: Path) -> list[email.message.Message]:
     """The emails Django's file backend wrote into `folder`."""
     if not folder.exists():

@@ -5,7 +5,6 @@ product reaches it through the official SDK, unmocked.
 Each test's bound (6 s, 0.5 s, /healthz within the deadline) fails on the code before the fix,
 where one call took about 31 s (a 10 s read timeout, three attempts, inside the request)."""
 
-import os
 import signal
 import threading
 import time
@@ -20,9 +19,9 @@ from apps.payments import circuit, orders
 from apps.payments.models import Payment
 from apps.waitingroom import tokens
 from devstack.emulator import Emulator
+from devstack.processes import signal_tree
 from tests.conftest import EMULATOR_REDIS
 from tests.factories import browser, buyer, make_event
-from tests.faults.stand_ins import process_tree
 from tests.processes import celery_worker, product_env, wait_for, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,16 +40,11 @@ class Gateway:
 
     def hang(self) -> None:
         assert self.process.proc is not None
-        self.frozen = process_tree(self.process.proc.pid)
-        for pid in self.frozen:
-            os.kill(pid, signal.SIGSTOP)
+        self.frozen = signal_tree(self.process.proc, signal.SIGSTOP)
 
     def resume(self) -> None:
-        for pid in self.frozen:
-            try:
-                os.kill(pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
+        if self.frozen:
+            signal_tree(self.frozen[0], signal.SIGCONT)
         self.frozen = []
 
 

@@ -29,9 +29,10 @@ from apps.payments.models import Payment, WebhookEvent
 from apps.waitingroom import tokens
 from devstack.emulator import Emulator
 from devstack.ports import free_port
+from devstack.processes import signal_tree
 from tests.conftest import EMULATOR_REDIS
 from tests.factories import browser, buyer, make_event
-from tests.faults.stand_ins import SmtpSink, TcpForwarder, mails, process_tree
+from tests.faults.stand_ins import SmtpSink, TcpForwarder, mails
 from tests.payments.conftest import pay, worker_env
 from tests.processes import celery_worker, product_env, wait_for, web_server
 
@@ -40,15 +41,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 TRY_AGAIN = "please try again shortly"  # GatewayUnavailable's message
 NO_WEBHOOKS = {"drop_first": 1000}  # the session emulator's webhooks would confirm in the live server
 VERIFY = "/checkout/{}/pay/verify/"
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and its children (gunicorn's master and workers; the emulator's)."""
-    for each in process_tree(pid):
-        try:
-            os.kill(each, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def hold(event, n: int = 1, label: str = "A-1") -> BookingIntent:
@@ -179,7 +171,7 @@ def test_gunicorn_killed_between_capture_and_verify_loses_nothing(emulator_for, 
             cookies = {"csrftoken": page.cookies["csrftoken"], **owner_cookies()}
             payment = Payment.objects.get(intent=intent)
             answer = pay(gateway.url, payment.order_id)  # captured at Razorpay ...
-            kill_tree(int(_gunicorn_master(tmp_path / "web-1")))  # ... and the site dies before the callback
+            signal_tree(int(_gunicorn_master(tmp_path / "web-1")), signal.SIGKILL)  # ... and the site dies before the callback
 
             def verify(base: str) -> httpx.Response:
                 return httpx.post(
@@ -292,7 +284,7 @@ def test_gateway_process_killed_during_checkout_answers_503_fast_then_the_buyer_
     settings.RAZORPAY_API_URL = gateway.url
     event = make_event()
     intent = hold(event)
-    kill_tree(gateway.proc.pid)
+    signal_tree(gateway.proc, signal.SIGKILL)
     gateway.proc.wait(5)
 
     buyer_browser = browser("browser-1")
