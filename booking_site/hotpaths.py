@@ -2,9 +2,10 @@
 
 A seat-map availability poll and a hold need the security headers and CSP, the dependency-down
 answer, CSRF (the hold), the session (staff's pass through the gate), the visitor cookie and the
-gate. They never use messages, CommonMiddleware's slash and host redirects
-or WhiteNoise's static files. `settings.MIDDLEWARE` names those through the wrappers below, so
-the chain stays one list in one order, and a hot path simply passes over them.
+gate, and CommonMiddleware (its Content-Length keeps gunicorn from chunking the hold's JSON).
+They never use messages or WhiteNoise's static files. `settings.MIDDLEWARE` names those two
+through the wrappers below, so the chain stays one list in one order, and a hot path simply
+passes over them.
 
 (The line's own hot URLs, the waiting page and the status poll, are answered even earlier by
 `LobbyShortcut`, and the public pages by `PublicPageShortcut`: those need no Django view at all.)
@@ -17,8 +18,12 @@ from django.utils.module_loading import import_string
 HOT_PATH = re.compile(r"^/events/[-\w]+/(hold/|seats/(overview|availability(/\d+)?)\.json)$")
 
 
-def is_hot(path_info: str) -> bool:
-    return HOT_PATH.match(path_info) is not None
+def is_hot(request) -> bool:
+    """Matched once per request, however many wrappers ask."""
+    hot = getattr(request, "_surge_hot_path", None)
+    if hot is None:
+        hot = request._surge_hot_path = HOT_PATH.match(request.path_info) is not None
+    return hot
 
 
 def skipped_on_hot_paths(target: str) -> type:
@@ -31,7 +36,7 @@ def skipped_on_hot_paths(target: str) -> type:
         raise TypeError(f"{target} has {hooks}: it cannot be skipped on hot paths")
 
     def __call__(self, request):
-        if is_hot(request.path_info):
+        if is_hot(request):
             return self.get_response(request)
         return middleware.__call__(self, request)
 
@@ -39,5 +44,4 @@ def skipped_on_hot_paths(target: str) -> type:
 
 
 WhiteNoise = skipped_on_hot_paths("whitenoise.middleware.WhiteNoiseMiddleware")
-Common = skipped_on_hot_paths("django.middleware.common.CommonMiddleware")
 Messages = skipped_on_hot_paths("django.contrib.messages.middleware.MessageMiddleware")

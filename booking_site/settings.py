@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "booking_site.hotpaths.WhiteNoise",
     "apps.core.middleware.ErrorMiddleware",  # application errors and outages become their answer
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "booking_site.hotpaths.Common",
+    "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "apps.waitingroom.middleware.WaitingRoomGate",

@@ -173,7 +173,7 @@ def test_event_page_is_served_from_the_cache(client, event, django_assert_num_qu
 
 
 def test_hot_paths_pass_over_the_middleware_they_do_not_need(client, event):
-    """A hold and the availability documents skip messages, CommonMiddleware and WhiteNoise
+    """A hold and the availability documents skip messages and WhiteNoise
     (booking_site.hotpaths), and still get CSRF, the visitor cookie and the gate; other pages
     keep the whole chain."""
     shell = client.get(f"/events/{event.slug}/seats/")
@@ -188,5 +188,6 @@ def test_hot_paths_pass_over_the_middleware_they_do_not_need(client, event):
 
     held = client.post(hold_url(event), {**FORM, "seat": ["A-1"]}, HTTP_ACCEPT="application/json")
     assert held.status_code == 201 and not hasattr(held.wsgi_request, "_messages")
+    assert held["Content-Length"] == str(len(held.content))  # CommonMiddleware still runs: no chunked reply
     assert held.wsgi_request.visitor_id  # the gate read or minted the visitor cookie
     assert BookingIntent.objects.get().session_ref == held.wsgi_request.visitor_id
