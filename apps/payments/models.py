@@ -2,6 +2,8 @@
 
 Nothing here is ever deleted: failed, expired and refunded payments stay visible to ops."""
 
+from enum import StrEnum
+
 from django.db import models
 from django.db.models import Q
 
@@ -96,6 +98,20 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{self.refund_id or self.idempotency_key} {self.status}"
+
+
+class RemoteStatus(StrEnum):
+    """A payment's status as Razorpay's API reports it (its words, not our Payment.Status)."""
+
+    CREATED = "created"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+PAID_STATUSES = (RemoteStatus.CAPTURED, RemoteStatus.REFUNDED)  # Razorpay holds the money (or gave it back)
+SETTLED_STATUSES = (RemoteStatus.AUTHORIZED, *PAID_STATUSES)  # an attempt that took money, or will
 
 
 class RemotePayment(models.Model):

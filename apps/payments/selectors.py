@@ -10,6 +10,7 @@ from apps.booking.models import BookedSeat, Booking, BookingIntent, Seat
 from apps.core import outbox
 from apps.payments.models import (
     MONEY_TAKEN_STATUSES,
+    PAID_STATUSES,
     CaptureMismatch,
     EmailFailure,
     Payment,
@@ -21,8 +22,6 @@ from apps.payments.models import (
 # The longest wait between two attempts at a buyer email (tasks.py retries with backoff up to it):
 # a failure recorded more recently than this means the email is still in its own retry chain.
 EMAIL_RETRY_BACKOFF_MAX = 600
-# Razorpay's words for a payment whose money was taken (and may have been given back since).
-REMOTE_MONEY_TAKEN = ("captured", "refunded")
 
 
 def invariant_violations(*, now=None) -> dict[str, int]:
@@ -42,7 +41,7 @@ def invariant_violations(*, now=None) -> dict[str, int]:
             intent__payment=OuterRef("payment"), intent__payment__payment_id=OuterRef("razorpay_payment_id")
         )
     )
-    remote_captured = RemotePayment.objects.filter(status__in=REMOTE_MONEY_TAKEN).annotate(
+    remote_captured = RemotePayment.objects.filter(status__in=PAID_STATUSES).annotate(
         booked=remote_booked, refunded=mismatch_refunded
     )
     return {

@@ -26,12 +26,15 @@ from apps.payments import gateway
 from apps.payments.errors import PaymentError, SignatureInvalid, WebhookMalformed
 from apps.payments.models import (
     MONEY_TAKEN_STATUSES,
+    PAID_STATUSES,
+    SETTLED_STATUSES,
     UNPAID_STATUSES,
     CaptureMismatch,
     EmailFailure,
     Payment,
     Refund,
     RemotePayment,
+    RemoteStatus,
     WebhookEvent,
 )
 
@@ -89,20 +92,9 @@ def start_payment(*, intent_id: UUID) -> datetime:
 RAZORPAY_ID = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
-class RemoteStatus(StrEnum):
-    """A payment's status as Razorpay's API reports it (its words, not our Payment.Status)."""
-
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"
-    REFUNDED = "refunded"
-    FAILED = "failed"
-
-
-PAID_STATUSES = (RemoteStatus.CAPTURED, RemoteStatus.REFUNDED)  # Razorpay holds the money (or gave it back)
-SETTLED_STATUSES = (RemoteStatus.AUTHORIZED, *PAID_STATUSES)  # an attempt that took money, or will
 # How far along a payment is: a noted status only ever moves forward (webhook snapshots come out of order).
-_PROGRESS = {
-    "created": 0,
+_PROGRESS: dict[str, int] = {
+    RemoteStatus.CREATED: 0,
     RemoteStatus.FAILED: 1,
     RemoteStatus.AUTHORIZED: 2,
     RemoteStatus.CAPTURED: 3,
