@@ -33,9 +33,9 @@ def room_event(slug: str) -> RoomEvent | None:
     event = Event.objects.filter(slug=slug).exclude(status=Event.Status.DRAFT).first()
     if event is None:
         return None
-    from apps.waitingroom import services  # a read that repairs the mirror
+    from apps.waitingroom import services  # a read that repairs the mirror: the one restore path
 
-    services.mirror_config(config=services.ensure_config(event=event))
+    services.restore_room(event_id=event.id)
     return RoomEvent(event.id, event.slug, event.name)
 
 

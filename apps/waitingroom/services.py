@@ -126,8 +126,14 @@ def restore_room(*, event_id: int) -> bool:
     if not queue.client().set(RoomKeys.of(event_id).restoring, YES, nx=True, px=RESTORE_LOCK_MS):
         return False  # another request is restoring it: this one waits a poll
     config = WaitingRoomConfig.objects.select_related("event").filter(event_id=event_id).first()
-    if config is None:
-        return False
+    if config is None:  # an event saved before its room existed: it gets one, as on save
+        event = Event.objects.filter(pk=event_id).exclude(status=Event.Status.DRAFT).first()
+        if event is None:
+            return False
+        config, _ = WaitingRoomConfig.objects.get_or_create(
+            event=event, defaults={"mode": settings.WAITING_ROOM_DEFAULT_MODE}
+        )
+        config.event = event
     mirror_config(config=config)
     refresh_inventory_state(event_id=event_id)
     logger.warning("event %s: the waiting room's settings were missing from Redis; restored", event_id)
