@@ -107,7 +107,8 @@ class _Scripts:
 SCRIPTS = _Scripts()
 
 
-def _s(value) -> str:
+def as_text(value) -> str:
+    """A Redis reply (bytes) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -127,7 +128,7 @@ def admit(conn, event_id: int, now_ms: int, max_scan: int = MAX_SCAN) -> AdmitRe
     count, reclaimed, skipped, inside, out, reason = SCRIPTS.admit(
         keys=RoomKeys.of(event_id).queue_keys, args=[now_ms, max_scan], client=conn
     )
-    return AdmitResult([_s(v) for v in out], int(reclaimed), int(skipped), int(inside), AdmitReason(_s(reason)))
+    return AdmitResult([as_text(v) for v in out], int(reclaimed), int(skipped), int(inside), AdmitReason(as_text(reason)))
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class JoinResult:
 def join(conn, event_id: int, visitor: str, now_ms: int, allow_new: bool = True) -> JoinResult:
     args = [visitor, now_ms, flag(allow_new)]
     where, position, first = SCRIPTS.join(keys=RoomKeys.of(event_id).queue_keys, args=args, client=conn)
-    return JoinResult(Where(_s(where)), int(position), int(first))
+    return JoinResult(Where(as_text(where)), int(position), int(first))
 
 
 @dataclass(frozen=True)
@@ -204,10 +205,10 @@ def leave(conn, event_id: int, visitors: list[str]) -> int:
     return int(SCRIPTS.leave(keys=RoomKeys.of(event_id).queue_keys, args=visitors, client=conn))
 
 
-def gate(conn, event_id: int, visitor: str, now_ms: int, pin_ms: int = 0) -> tuple[Verdict, str]:
+def gate(conn, event_id: int, visitor: str, now_ms: int) -> tuple[Verdict, str]:
     """(verdict, the room's mode: a RoomMode value, '' when unknown). One round trip."""
-    verdict, mode = SCRIPTS.gate(keys=RoomKeys.of(event_id).gate_keys, args=[visitor, now_ms, pin_ms], client=conn)
-    return Verdict(_s(verdict)), _s(mode)
+    verdict, mode = SCRIPTS.gate(keys=RoomKeys.of(event_id).gate_keys, args=[visitor, now_ms], client=conn)
+    return Verdict(as_text(verdict)), as_text(mode)
 
 
 def take_tokens(conn, buckets: list[tuple[str, int, int]], now_ms: int) -> int:

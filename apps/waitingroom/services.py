@@ -179,13 +179,9 @@ def poll_status(*, event_id: int, visitor_id: str, ip: str, at_ms: int | None = 
     if raw.early and at_ms >= int(raw.cfg.get("opens_ms", 0) or 0) and raw.state.get("shuffled") != YES:
         # Beat may be down: the first poll after the opening shuffles (once, atomically).
         seed = conn.get(RoomKeys.of(event_id).seed)
-        if seed and open_prequeue(event_id=event_id, seed=_s(seed)) is not None:
+        if seed and open_prequeue(event_id=event_id, seed=queue.as_text(seed)) is not None:
             raw = queue.status(conn, event_id, visitor_id, at_ms)
     return status_from(raw, visitor_id=visitor_id, at_ms=at_ms)
-
-
-def _s(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def leave(*, event_id: int, visitor_ids: list[str]) -> int:
@@ -228,9 +224,9 @@ def open_prequeue(*, event_id: int, seed: str) -> list[str] | None:
     the tickets in their new order, or None when there was nothing to do."""
     conn = queue.client()
     keys = RoomKeys.of(event_id)
-    if _s(conn.hget(keys.state, "shuffled")) == YES:
+    if queue.as_text(conn.hget(keys.state, "shuffled")) == YES:
         return None
-    arrivals = [_s(v) for v in conn.zrange(keys.early, 0, -1)]  # arrival order
+    arrivals = [queue.as_text(v) for v in conn.zrange(keys.early, 0, -1)]  # arrival order
     by_ticket = {prequeue.ticket(v): v for v in arrivals}
     tickets = [prequeue.ticket(v) for v in arrivals]
     order = prequeue.shuffled(seed, tickets)

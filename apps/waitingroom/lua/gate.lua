@@ -3,7 +3,6 @@
 -- lease, renewed), gated, or unknown (the room's settings are not in Redis: the gate treats it as gated).
 local visitor = ARGV[1]  -- '' when the request has no valid token
 local now = tonumber(ARGV[2])
-local pin_ms = tonumber(ARGV[3])  -- keep the lease at least this long: the visitor is holding seats
 
 local c = hmget(cfg_key, GATE_CFG)
 local mode = c.mode
@@ -12,6 +11,6 @@ if mode == MODE_OFF or (mode == MODE_AT_SALE_OPEN and now < num(c.opens_ms, 0)) 
 if visitor == '' then return {VERDICT_GATED, mode} end
 local lease = redis.call('ZSCORE', inside_key, visitor)
 if not lease or tonumber(lease) <= now then return {VERDICT_GATED, mode} end
-local renewed = now + math.max(num(c.session_s, DEFAULT_SESSION_S) * 1000, pin_ms)
+local renewed = now + num(c.session_s, DEFAULT_SESSION_S) * 1000
 redis.call('ZADD', inside_key, 'XX', 'GT', renewed, visitor)
 return {VERDICT_PASS, mode}
