@@ -27,7 +27,7 @@ def process_webhook_event(self, webhook_id: int) -> str:
         raise self.retry(exc=error) from error
 
 
-@shared_task(bind=True, acks_late=True, max_retries=4, retry_backoff=2, retry_backoff_max=20, ignore_result=True)
+@shared_task(bind=True, acks_late=True, max_retries=6, ignore_result=True)
 def create_order(self, intent_id: str) -> str:
     """The checkout's order, when Razorpay was too slow for the request (apps.payments.orders).
     Idempotent (one Payment per intent), so acks_late; retries stop well within a hold."""
@@ -38,7 +38,9 @@ def create_order(self, intent_id: str) -> str:
         services.ensure_order(intent=intent)  # a no-op when the order exists
         return "created"
     except RETRYABLE as error:
-        raise self.retry(exc=error) from error
+        # As soon as Razorpay may answer: the error's own wait (the breaker's time left while it is
+        # open), not Celery's default of three minutes (retry_backoff applies to autoretry only).
+        raise self.retry(exc=error, countdown=getattr(error, "retry_after", None) or 5) from error
 
 
 @shared_task(ignore_result=True)
