@@ -79,9 +79,8 @@ def failed(passed: Pass) -> None:
     at once when this call was the probe)."""
     try:
         redis = _redis()
-        count = redis.incr(FAILURES)
-        if count == 1:
-            redis.expire(FAILURES, settings.RAZORPAY_BREAKER_WINDOW)
+        # One round trip, so a process dying between the two cannot leave a count that never expires.
+        count, _ = redis.pipeline().incr(FAILURES).expire(FAILURES, settings.RAZORPAY_BREAKER_WINDOW, nx=True).execute()
         if passed.probing or count >= settings.RAZORPAY_BREAKER_FAILURES:
             seconds = settings.RAZORPAY_BREAKER_OPEN_SECONDS
             redis.pipeline().set(OPEN, 1, ex=seconds).set(TRIPPED, 1, ex=seconds * 20).delete(FAILURES, PROBE).execute()
