@@ -9,7 +9,8 @@ from django.db.models import Exists, OuterRef
 
 from apps.booking.errors import BookingError
 from apps.core.admin_base import ReadOnlyAdminMixin, ReadOnlyInlineMixin
-from apps.payments import gateway, services, tasks
+from apps.payments import services, tasks
+from apps.payments.errors import GatewayRejected, GatewayUnavailable
 from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, RemotePayment, WebhookEvent
 
 
@@ -53,7 +54,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for payment in queryset:
             try:
                 outcome = services.reconcile_payment(payment_id=payment.pk)
-            except (gateway.GatewayUnavailable, gateway.GatewayRejected, BookingError) as error:
+            except (GatewayUnavailable, GatewayRejected, BookingError) as error:
                 self.message_user(request, f"{payment.order_id}: {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{payment.order_id}: {outcome}")

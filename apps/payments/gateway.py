@@ -24,8 +24,6 @@ from razorpay.errors import GatewayError as RazorpayGatewayError
 from apps.payments import circuit
 from apps.payments.errors import GatewayRejected, GatewaySlow, GatewayUnavailable
 
-__all__ = ["GatewayRejected", "GatewaySlow", "GatewayUnavailable"]
-
 
 @dataclass(frozen=True)
 class Budget:

@@ -23,7 +23,7 @@ from apps.booking.errors import HoldExpired, SeatsUnavailable
 from apps.booking.models import Booking, BookingIntent
 from apps.core import audit
 from apps.payments import gateway
-from apps.payments.errors import PaymentError, SignatureInvalid, WebhookMalformed
+from apps.payments.errors import GatewayRejected, GatewayUnavailable, PaymentError, SignatureInvalid, WebhookMalformed
 from apps.payments.models import (
     MONEY_TAKEN_STATUSES,
     PAID_STATUSES,
@@ -150,7 +150,7 @@ def _razorpay_payment(*, payment: Payment, payment_id: str, reported: dict | Non
         return None
     try:
         return gateway.fetch_payment(payment_id)
-    except gateway.GatewayRejected:
+    except GatewayRejected:
         return None
 
 
@@ -211,10 +211,10 @@ def verify_checkout(*, intent_id: UUID, order_id: str, payment_id: str, signatur
         raise SignatureInvalid()
     try:
         remote = gateway.fetch_payment(payment_id)
-    except gateway.GatewayUnavailable:
+    except GatewayUnavailable:
         # Unchecked, so nothing changes; the webhook or reconciliation (which asks about our order) finishes it.
         return Settlement(Settlement.Outcome.PENDING)
-    except gateway.GatewayRejected:
+    except GatewayRejected:
         remote = None
     if remote is not None:
         _note_remote_payments(payment=payment, entities=[remote])
@@ -246,7 +246,7 @@ def settle_remote_payment(
     if status == RemoteStatus.AUTHORIZED:
         try:
             remote = gateway.capture(payment_id, payment.amount_paise, payment.currency)
-        except gateway.GatewayRejected:
+        except GatewayRejected:
             remote = gateway.fetch_payment(payment_id)  # captured meanwhile (auto-capture)?
         _note_remote_payments(payment=payment, entities=[remote])
         status = remote.get("status")
@@ -358,7 +358,7 @@ def _request_refund(*, payment: Payment, payment_id: str, amount_paise: int, rea
     if refund.refund_id is None:
         try:
             remote = gateway.refund(payment_id, refund.amount_paise, refund.idempotency_key, {"reason": reason[:200]})
-        except (gateway.GatewayUnavailable, gateway.GatewayRejected) as error:
+        except (GatewayUnavailable, GatewayRejected) as error:
             # Reconciliation retries requested refunds; nothing is lost.
             Refund.objects.filter(pk=refund.pk).update(last_error=str(error)[:300])
             logger.warning("refund of %s not accepted yet: %s", payment_id, error)

@@ -11,12 +11,13 @@ from django.template.loader import render_to_string
 
 from apps.booking import links
 from apps.booking.models import BookingIntent
-from apps.payments import gateway, selectors, services
+from apps.payments import selectors, services
+from apps.payments.errors import GatewayUnavailable
 from apps.payments.models import EmailFailure
 
 logger = logging.getLogger(__name__)
 
-RETRYABLE = (gateway.GatewayUnavailable, OSError)
+RETRYABLE = (GatewayUnavailable, OSError)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8, retry_backoff=2, retry_backoff_max=300, ignore_result=True)
