@@ -7,7 +7,8 @@ most one booking).
 
 import unicodedata
 import uuid
-from datetime import datetime
+import zoneinfo
+from datetime import datetime, tzinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -26,6 +27,14 @@ def validate_single_line(value: str) -> None:
         raise ValidationError(
             "Use one line of plain text: no line breaks, tabs or other control characters.", code="control_character"
         )
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA zone name (Asia/Kolkata, Europe/London): what every page names its times in."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("Use an IANA time zone name, for example Asia/Kolkata.", code="time_zone") from None
 
 
 # The state names live in these enums (module level, so each model's Meta can build its check
@@ -58,6 +67,12 @@ class Event(models.Model):
         ),
     )
     hold_minutes = models.PositiveSmallIntegerField(default=8)
+    time_zone = models.CharField(
+        max_length=64,
+        default="Asia/Kolkata",
+        validators=[validate_time_zone],
+        help_text="IANA zone of the venue (Asia/Kolkata). Every time a buyer sees is in it, and names it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -86,6 +101,14 @@ class Event(models.Model):
 
     def is_on_sale(self, now=None) -> bool:
         return self.status == self.Status.ON_SALE and self.sale_opens_at <= (now or timezone.now())
+
+    @property
+    def zone(self) -> tzinfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def local(self, moment: datetime) -> datetime:
+        """A moment as the venue's clock shows it (its tzname() is the zone's abbreviation, IST)."""
+        return moment.astimezone(self.zone)
 
 
 class Section(models.Model):

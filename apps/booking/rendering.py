@@ -11,7 +11,7 @@ import json
 from html import escape
 
 from apps.booking.selectors import Availability, SeatLayout, SeatMap
-from apps.booking.templatetags.booking_tags import rupees
+from apps.core.money import format_rupees as rupees
 
 
 def seat_grid_html(seat_map: SeatMap) -> str:
