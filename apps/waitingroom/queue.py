@@ -19,6 +19,7 @@ from pathlib import Path
 import redis as redis_lib
 from django_redis import get_redis_connection
 
+from apps.core import ratelimit
 from apps.waitingroom.contract import LUA_CONSTANTS, LUA_ENUMS, NO, YES, AdmitReason, RoomKeys, Verdict, Where, flag
 
 MAX_SCAN = 500  # no-shows one admit call may skip over, so a call stays short
@@ -67,6 +68,12 @@ def _header_locals(keys: tuple[str, ...]) -> dict[str, str]:
     return names
 
 
+def _lib_path(lib: str) -> Path:
+    """A shared function's file: the waiting room's own (lua/lib/), or the token bucket, which
+    apps.core.ratelimit owns (the one limiter of the project)."""
+    return ratelimit.TAKE_TOKENS_LUA if lib == "take_tokens" else LUA_DIR / "lib" / f"{lib}.lua"
+
+
 def lua_source(script: str, libs: tuple[str, ...] = (), keys: tuple[str, ...] = ()) -> str:
     """One script's text: a generated header, the shared functions it uses, then the script.
 
@@ -78,7 +85,7 @@ def lua_source(script: str, libs: tuple[str, ...] = (), keys: tuple[str, ...] = 
     order given (`cfg_key = KEYS[1]`, ... after RoomKeys.QUEUE and the like): only those the
     script's code names, so a script carries no unused table. Line numbers in a Lua error count
     from the top of this text (`SCRIPTS.<name>.script`)."""
-    parts = [(LUA_DIR / "lib" / f"{lib}.lua").read_text() for lib in libs]
+    parts = [_lib_path(lib).read_text() for lib in libs]
     parts.append((LUA_DIR / f"{script}.lua").read_text())
     body = "\n".join(parts)
     used = set(_IDENTIFIER.findall(_COMMENT.sub("", body)))
@@ -101,7 +108,6 @@ class _Scripts:
         self.open = load("open", (), RoomKeys.QUEUE)
         self.leave = load("leave", (), RoomKeys.QUEUE)
         self.gate = load("gate", ("util",), RoomKeys.GATE)
-        self.bucket = load("bucket", ("take_tokens",))
 
 
 SCRIPTS = _Scripts()
@@ -209,14 +215,3 @@ def gate(conn, event_id: int, visitor: str, now_ms: int) -> tuple[Verdict, str]:
     """(verdict, the room's mode: a RoomMode value, '' when unknown). One round trip."""
     verdict, mode = SCRIPTS.gate(keys=RoomKeys.of(event_id).gate_keys, args=[visitor, now_ms], client=conn)
     return Verdict(as_text(verdict)), as_text(mode)
-
-
-def take_tokens(conn, buckets: list[tuple[str, int, int]], now_ms: int) -> int:
-    """Take one token from each (key, per minute, burst) bucket, all or none.
-
-    Returns 0 when allowed, else the milliseconds to wait."""
-    args: list = [now_ms]
-    for _, per_minute, burst in buckets:
-        args += [per_minute, burst]
-    allowed, wait = SCRIPTS.bucket(keys=[b[0] for b in buckets], args=args, client=conn)
-    return 0 if int(allowed) else int(wait)

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
-from apps.core import audit
+from apps.core import audit, ratelimit
 from apps.core.clock import now_ms
 from apps.waitingroom import prequeue, queue
 from apps.waitingroom.contract import (
@@ -159,7 +159,7 @@ def _limits(kind: str, event_id: int, visitor_id: str, ip: str) -> list[tuple[st
 
 def check_limit(*, kind: str, event_id: int, visitor_id: str, ip: str, conn=None) -> None:
     """Token buckets per IP and per visitor ('join' or 'hold'). Raises RateLimited."""
-    wait_ms = queue.take_tokens(conn or queue.client(), _limits(kind, event_id, visitor_id, ip), now_ms())
+    wait_ms = ratelimit.take_tokens(conn or queue.client(), _limits(kind, event_id, visitor_id, ip), now_ms())
     if wait_ms:
         raise RateLimited(math.ceil(wait_ms / 1000))
 

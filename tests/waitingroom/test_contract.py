@@ -10,7 +10,7 @@ from apps.waitingroom import queue, services
 from apps.waitingroom.contract import LUA_ENUMS, RoomKeys
 from tests.factories import make_event
 
-SCRIPT_NAMES = ("admit", "join", "status", "open", "leave", "gate", "bucket")
+SCRIPT_NAMES = ("admit", "join", "status", "open", "leave", "gate")  # the token bucket: apps.core.ratelimit
 _COMMENT = re.compile(r"--[^\n]*")
 _STRING = re.compile(r"'([^']*)'")
 
@@ -35,8 +35,7 @@ def test_scripts_spell_no_state_and_name_their_keys(name):
     _, body = _header_and_body(name)
     states = {member.value for enum in LUA_ENUMS.values() for member in enum}
     assert not set(_STRING.findall(body)) & states, "a state in Lua is a header local (MODE_OFF, WHERE_LINE, ...)"
-    if name != "bucket":  # the buckets script takes whatever KEYS it is given
-        assert "KEYS[" not in body, "a script names its keys (line_key, ...), from RoomKeys' orders"
+    assert "KEYS[" not in body, "a script names its keys (line_key, ...), from RoomKeys' orders"
 
 
 def test_fields_the_scripts_read_are_fields_of_their_hash():

@@ -1,4 +1,4 @@
--- Token buckets (abuse limits): one token from every bucket or none (lib/take_tokens.lua).
+-- Token buckets (abuse limits): one token from every bucket or none (take_tokens.lua).
 -- KEYS: the bucket keys. ARGV: now, then per key: rate per minute, burst.
 -- Returns {allowed, retry_after_ms}.
 local now = tonumber(ARGV[1])
