@@ -213,6 +213,7 @@ CELERY_TASK_ROUTES = {
     "apps.payments.tasks.process_webhook_event": {"queue": "confirmations"},
     "apps.payments.tasks.send_booking_confirmation": {"queue": "emails"},
     "apps.payments.tasks.send_refund_notice": {"queue": "emails"},
+    "apps.payments.tasks.send_ticket_email": {"queue": "emails"},
     "apps.payments.tasks.resend_missing_confirmations": {"queue": "emails"},
     "apps.payments.tasks.reconcile_payments": {"queue": "reconciliation"},
     "apps.payments.tasks.reconcile_payment": {"queue": "reconciliation"},
@@ -232,6 +233,18 @@ MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
 # per-buyer limit. There is no switch that turns the caps off.
 HELD_SEATS_PER_IP_FACTOR = env.int("HELD_SEATS_PER_IP_FACTOR", default=4)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
+# "Find my tickets" sends a ticket email again: token buckets (tokens per minute, burst) per client
+# address and per email asked for, so the page can bomb no inbox and guess no reference at scale.
+FIND_TICKETS_RATE_LIMITS = {
+    "per_ip": (
+        env.float("FIND_TICKETS_PER_IP_PER_MINUTE", default=6),
+        env.float("FIND_TICKETS_PER_IP_BURST", default=10),
+    ),
+    "per_email": (
+        env.float("FIND_TICKETS_PER_EMAIL_PER_MINUTE", default=0.1),  # 6 an hour
+        env.float("FIND_TICKETS_PER_EMAIL_BURST", default=3),
+    ),
+}
 
 # --- Waiting room -------------------------------------------------------------
 # Defaults of a new event's room (each event's room is then edited in the admin, live).

@@ -149,3 +149,16 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["event"]
     readonly_fields = [f.name for f in Booking._meta.fields]
     inlines = [BookedSeatInline]
+    actions = ["resend_ticket_email"]
+
+    @admin.action(description="Resend the ticket email of the selected bookings")
+    def resend_ticket_email(self, request, queryset):
+        booking_ids = list(queryset.values_list("pk", flat=True))
+        for booking_id in booking_ids:
+            services.request_ticket_email(booking_id=booking_id, acting_user=request.user)
+        self.message_user(
+            request,
+            f"The ticket email of {len(booking_ids)} booking(s) is on its way to the buyer "
+            "(refunded bookings get none).",
+            messages.SUCCESS,
+        )

@@ -94,3 +94,15 @@ class IntentNotFound(BookingError):
     status = 404
     code = "not_found"
     message = "No such hold."
+
+
+class TooManyAttempts(BookingError):
+    """Find my tickets asked too often, from one address or for one email: a mail bomb or a guesser."""
+
+    status = 429
+    code = "rate_limited"
+    template = "booking/find_tickets_limited.html"
+
+    def __init__(self, retry_after: int):
+        self.retry_after = max(1, retry_after)
+        super().__init__(f"Too many requests for tickets. Please try again in {self.retry_after} seconds.")

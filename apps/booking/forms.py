@@ -1,6 +1,8 @@
 from django import forms
 from django.core.validators import RegexValidator
 
+from apps.booking.services import REFERENCE_ALPHABET, REFERENCE_LENGTH
+
 SEAT_LABEL = RegexValidator(r"^[A-Za-z]{1,3}-\d{1,4}$", "Seat labels look like A-12.")
 
 
@@ -28,3 +30,23 @@ class HoldForm(forms.Form):
         for label in self.seat_labels:
             SEAT_LABEL(label)
         return cleaned
+
+
+class FindTicketsForm(forms.Form):
+    """Find my tickets: the buyer's email and booking reference (as printed: letter case and
+    spaces do not matter). Malformed input is refused before anything is looked up or sent."""
+
+    email = forms.EmailField(max_length=254, label="Email you booked with")
+    reference = forms.CharField(
+        max_length=20,
+        label="Booking reference",
+        help_text="8 letters and digits, from your confirmation email, e.g. K7PM2QXA.",
+    )
+
+    def clean_reference(self):
+        reference = "".join(self.cleaned_data["reference"].split()).upper()
+        if len(reference) != REFERENCE_LENGTH or any(c not in REFERENCE_ALPHABET for c in reference):
+            raise forms.ValidationError(
+                f"A booking reference is {REFERENCE_LENGTH} letters and digits (no 0, 1, I or O), e.g. K7PM2QXA."
+            )
+        return reference

@@ -19,3 +19,12 @@ def ticket_key_valid(reference: str, key: str) -> bool:
         return _signer.unsign(f"{reference}:{key}") == reference
     except signing.BadSignature:
         return False
+
+
+def gate_codes(booking) -> list[tuple[str, str]]:
+    """What the gate scans, as (what it admits, the text of its QR code).
+
+    The seam for the operations issue: today one code, the booking reference, admits the whole
+    booking. When signed per-seat codes land, this returns one (seat label, signed code) per seat
+    and the ticket page shows one QR code each; nothing else changes."""
+    return [("All seats of this booking", booking.reference)]

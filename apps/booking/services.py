@@ -7,8 +7,10 @@ the beat job. Other apps learn about ended intents through `signals.intent_ended
 through the outbox in the transaction that ends them (`_announce`), so it is never lost.
 """
 
+import hashlib
 import ipaddress
 import logging
+import math
 import secrets
 import string
 from contextlib import nullcontext
@@ -35,11 +37,13 @@ from apps.booking.errors import (
     LimitExceeded,
     NotOnSale,
     SeatsUnavailable,
+    TooManyAttempts,
     UnknownSeats,
 )
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, SeatQuerySet, Section
-from apps.booking.signals import INTENT_ENDED, IntentEnding, IntentHeld, intent_held
-from apps.core import audit, outbox
+from apps.booking.signals import INTENT_ENDED, TICKET_EMAIL_REQUESTED, IntentEnding, IntentHeld, intent_held
+from apps.core import audit, outbox, ratelimit
+from apps.core.clock import now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -600,3 +604,46 @@ def mark_intent_refunded(*, intent_id: UUID, now: datetime | None = None) -> boo
         inventory.invalidate_on_commit(intent.event_id)
         _announce([IntentEnding(intent.id, intent.event_id, intent.session_ref, BookingIntent.Status.REFUNDED)])
     return True
+
+
+# --- After buying -------------------------------------------------------------------
+
+
+def request_ticket_email(*, booking_id: int, acting_user: AbstractBaseUser | None = None) -> None:
+    """Send a booking's ticket email again (the same email, with its signed ticket link), to its
+    buyer. Announced through the outbox: a broker down now delays it, never loses it. The one-time
+    confirmation email is its own matter (payments' claim on it); this never counts as it.
+
+    Raises Booking.DoesNotExist for no such booking."""
+    booking = Booking.objects.only("reference", "buyer_email").get(pk=booking_id)
+    with transaction.atomic():
+        outbox.announce(TICKET_EMAIL_REQUESTED, reference=booking.reference, email=booking.buyer_email)
+        if acting_user is not None:
+            audit.record(acting_user=acting_user, action="resend ticket email", target=f"booking {booking.reference}")
+
+
+def _find_tickets_buckets(*, email: str, client_ip: str | None) -> list[tuple[str, float, float]]:
+    """Per client address (an IPv6 address with its /64) and per email (hashed: no address kept in
+    Redis); one hash tag, so both are taken in one call."""
+    limits = settings.FIND_TICKETS_RATE_LIMITS
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    buckets = [(f"rl:{{tickets}}:email:{digest}", *limits["per_email"])]
+    _, network = _address(client_ip)
+    if network is not None:
+        buckets.append((f"rl:{{tickets}}:ip:{network}", *limits["per_ip"]))
+    return buckets
+
+
+def send_tickets_again(*, email: str, reference: str, client_ip: str | None) -> None:
+    """Find my tickets: the ticket email of booking `reference` goes again to its buyer, if `email`
+    is theirs. Whether it is, is checked by the sender off this request (see
+    signals.TICKET_EMAIL_REQUESTED): the work done here, and so the answer and its time, are the
+    same either way, and the page tells nobody whether an address booked.
+
+    Raises TooManyAttempts past the limits per client address and per email."""
+    wait_ms = ratelimit.take_tokens(
+        inventory.redis(), _find_tickets_buckets(email=email, client_ip=client_ip), now_ms()
+    )
+    if wait_ms:
+        raise TooManyAttempts(math.ceil(wait_ms / 1000))
+    outbox.announce(TICKET_EMAIL_REQUESTED, reference=reference.upper(), email=email)

@@ -12,12 +12,12 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.booking import inventory, links, seatmap, selectors, services
 from apps.booking.access import owned_intent
 from apps.booking.errors import BookingError, InvalidForm
-from apps.booking.forms import HoldForm
+from apps.booking.forms import FindTicketsForm, HoldForm
 from apps.booking.pages import forget_page, store_page
 from apps.booking.rendering import seat_grid_html
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
@@ -232,9 +232,42 @@ def ticket(request, reference: str):
     booking = selectors.booking_by_reference(reference)
     if booking is None:
         raise Http404("No such booking.")
-    qr = segno.make(booking.reference, error="m").svg_inline(scale=6, title=f"Booking {booking.reference}")
+    seats = sorted(
+        (b.seat for b in booking.booked_seats.all()),
+        key=lambda seat: (seat.section.position, len(seat.row_label), seat.row_label, seat.number),
+    )
+    codes = [
+        {"admits": admits, "qr": segno.make(text, error="m").svg_inline(omitsize=True, border=2, title=admits)}
+        for admits, text in links.gate_codes(booking)
+    ]
     return render(
         request,
         "booking/booking_detail.html",
-        {"booking": booking, "event": booking.event, "seats": [b.seat for b in booking.booked_seats.all()], "qr": qr},
+        {"booking": booking, "event": booking.event, "seats": seats, "codes": codes},
     )
+
+
+@require_http_methods(["GET", "POST"])
+def find_tickets(request):
+    """Find my tickets: an email and a booking reference; when they match, the ticket email goes
+    again. The answer is the same whether or not they do (services.send_tickets_again)."""
+    form = FindTicketsForm(request.POST if request.method == "POST" else None)
+    if request.method == "GET":
+        return _no_store(render(request, "booking/find_tickets.html", {"form": form}))
+    if not form.is_valid():
+
+        def form_again(error: BookingError) -> HttpResponse:
+            return render(request, "booking/find_tickets.html", {"form": form}, status=error.status)
+
+        return _no_store(error_response(request, InvalidForm(form.errors.get_json_data()), page=form_again))
+    email, reference = form.cleaned_data["email"], form.cleaned_data["reference"]
+    services.send_tickets_again(email=email, reference=reference, client_ip=client_ip(request))
+    if wants_json(request):
+        return _no_store(JsonResponse({"status": "requested"}))
+    return _no_store(render(request, "booking/find_tickets_sent.html", {"email": email, "reference": reference}))
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    """Pages carrying a buyer's email or a form's CSRF token are kept by no cache."""
+    response["Cache-Control"] = "no-store"
+    return response

@@ -10,7 +10,8 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
 from apps.booking import links
-from apps.booking.models import BookingIntent
+from apps.booking import selectors as booking_selectors
+from apps.booking.models import Booking, BookingIntent
 from apps.payments import selectors, services
 from apps.payments.errors import GatewayUnavailable
 from apps.payments.models import EmailFailure
@@ -85,6 +86,23 @@ def _retry_email(task, *, intent_id: UUID, kind: str, error: Exception) -> None:
     raise task.retry(exc=error, countdown=countdown)
 
 
+def _mail_ticket(booking: Booking) -> None:
+    """The ticket email, with the signed link to the ticket page: the confirmation, and any re-send."""
+    context = {
+        "booking": booking,
+        "event": booking.event,
+        "seats": [b.seat for b in booking.booked_seats.all()],
+        "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
+    }
+    send_mail(
+        subject=f"Your tickets for {booking.event.name} — {booking.reference}",
+        message=render_to_string("emails/booking_confirmed.txt", context),
+        from_email=None,
+        recipient_list=[booking.buyer_email],
+        html_message=render_to_string("emails/booking_confirmed.html", context),
+    )
+
+
 @shared_task(bind=True, acks_late=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_booking_confirmation(self, intent_id: str) -> bool:
     """Idempotent (the claim), so acks_late: a worker lost mid-task leaves it to be delivered again."""
@@ -93,19 +111,7 @@ def send_booking_confirmation(self, intent_id: str) -> bool:
     if booking is None:
         return False  # already sent, being sent, or no payment record
     try:
-        context = {
-            "booking": booking,
-            "event": booking.event,
-            "seats": [b.seat for b in booking.booked_seats.all()],
-            "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
-        }
-        send_mail(
-            subject=f"Your tickets for {booking.event.name} — {booking.reference}",
-            message=render_to_string("emails/booking_confirmed.txt", context),
-            from_email=None,
-            recipient_list=[booking.buyer_email],
-            html_message=render_to_string("emails/booking_confirmed.html", context),
-        )
+        _mail_ticket(booking)
     except BaseException as error:  # any failure, a shutdown or time limit too: the claim is never kept
         services.unclaim_confirmation_email(intent_id=pk)
         if not isinstance(error, Exception):
@@ -144,4 +150,26 @@ def send_refund_notice(self, intent_id: str) -> bool:
         _retry_email(self, intent_id=pk, kind=EmailFailure.Kind.REFUND_NOTICE, error=error)
         return False
     services.record_email_sent(intent_id=pk, kind=EmailFailure.Kind.REFUND_NOTICE)
+    return True
+
+
+@shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
+def send_ticket_email(self, reference: str, email: str) -> bool:
+    """The ticket email again, asked for by the buyer ("find my tickets") or ops: sent only when
+    `email` is the buyer's of the confirmed booking `reference` (the buyer's page said the same
+    either way). It never touches the confirmation's claim: that email stays sent once. Not
+    acks_late: a worker lost mid-send loses one re-send, which the buyer can ask for again."""
+    booking = booking_selectors.booking_of_buyer(reference=reference, email=email)
+    if booking is None:
+        return False
+    try:
+        _mail_ticket(booking)
+    except Exception as error:
+        retries = self.request.retries
+        if retries >= self.max_retries:
+            logger.error("ticket email for booking %s not re-sent after %d attempts: %s", reference, retries + 1, error)
+            return False
+        countdown = get_exponential_backoff_interval(EMAIL_RETRY_BACKOFF, retries, EMAIL_RETRY_BACKOFF_MAX, True)
+        logger.warning("ticket email for booking %s failed (%s); retry in %d s", reference, error, countdown)
+        raise self.retry(exc=error, countdown=countdown) from error
     return True
