@@ -6,6 +6,7 @@ The bucket function (lua/take_tokens.lua) is also composed into the waiting room
 (apps/waitingroom/queue.py), which takes its join tokens in the same round trip as the poll. A
 script touches only the keys it is given: in one call they must share a Redis Cluster hash tag."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis as redis_lib
@@ -17,7 +18,7 @@ TAKE_TOKENS_LUA = LUA_DIR / "take_tokens.lua"  # the shared function: take_token
 _BUCKET = redis_lib.Redis().register_script(TAKE_TOKENS_LUA.read_text() + "\n" + (LUA_DIR / "bucket.lua").read_text())
 
 
-def take_tokens(conn, buckets: list[tuple[str, float, float]], now_ms: int) -> int:
+def take_tokens(conn, buckets: Sequence[tuple[str, float, float]], now_ms: int) -> int:
     """Take one token from each (key, tokens per minute, burst) bucket, all or none.
 
     Returns 0 when allowed, else the milliseconds to wait."""
