@@ -237,7 +237,7 @@ def ticket(request, reference: str):
         key=lambda seat: (seat.section.position, len(seat.row_label), seat.row_label, seat.number),
     )
     codes = [
-        {"admits": admits, "qr": segno.make(text, error="m").svg_inline(omitsize=True, border=2, title=admits)}
+        {"admits": admits, "qr": segno.make_qr(text, error="m").svg_inline(omitsize=True, title=admits)}
         for admits, text in links.gate_codes(booking)
     ]
     return render(

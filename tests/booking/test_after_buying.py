@@ -78,10 +78,12 @@ def test_the_ticket_page_shows_the_event_its_time_and_zone_each_seat_and_section
     # One QR code for now (the seam: links.gate_codes), carrying the booking reference: its modules
     # are exactly those of the reference's code. Sized by CSS (no fixed width), so it can be large.
     assert links.gate_codes(booking) == [("All seats of this booking", booking.reference)]
-    expected = segno.make(booking.reference, error="m").svg_inline(omitsize=True, border=2)
+    # A full QR code (every phone reads it; segno.make would pick a Micro QR code for so short a
+    # text, with one finder pattern), with its quiet zone of 4 modules: 21 + 2 x 4.
+    expected = segno.make_qr(booking.reference, error="m").svg_inline(omitsize=True)
     assert re.search(r' d="([^"]+)"', expected)[1] in html
     svg_tag = re.search(r"<svg[^>]*>", html)[0]
-    assert "viewBox" in svg_tag and "width=" not in svg_tag
+    assert 'viewBox="0 0 29 29"' in svg_tag and "width=" not in svg_tag
 
 
 def test_a_ticket_link_with_a_wrong_key_is_a_branded_404():
