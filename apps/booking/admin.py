@@ -158,7 +158,6 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             services.request_ticket_email(booking_id=booking_id, acting_user=request.user)
         self.message_user(
             request,
-            f"The ticket email of {len(booking_ids)} booking(s) is on its way to the buyer "
-            "(refunded bookings get none).",
+            f"The ticket email of {len(booking_ids)} booking(s) is on its way to the buyer.",
             messages.SUCCESS,
         )

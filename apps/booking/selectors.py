@@ -255,14 +255,9 @@ def booking_by_reference(reference: str) -> Booking | None:
 
 
 def booking_of_buyer(*, reference: str, email: str) -> Booking | None:
-    """The confirmed booking `reference` when `email` is its buyer's (letter case aside), else None:
-    a refunded booking's ticket is not sent again."""
+    """The booking `reference` when `email` is its buyer's (letter case aside), else None."""
     return (
-        Booking.objects.filter(
-            reference=reference.upper(),
-            buyer_email__iexact=email.strip(),
-            intent__status=BookingIntent.Status.CONFIRMED,
-        )
+        Booking.objects.filter(reference=reference.upper(), buyer_email__iexact=email.strip())
         .select_related("event")
         .prefetch_related("booked_seats__seat__section")
         .first()

@@ -64,7 +64,7 @@ intent_held = Signal()
 # Someone asked for a booking's ticket email again (the buyer on "find my tickets", or ops in the
 # admin), with `reference=` and `email=` as given. Through the outbox, so a broker down at the
 # request delays the email, never loses it. The sender (payments) sends it only when `email` is
-# the buyer's of a confirmed booking `reference`: the check is done there, off the buyer's request,
+# the buyer's of booking `reference`: the check is done there, off the buyer's request,
 # so the page costs and says the same whether or not they match.
 ticket_email_requested = Signal()
 

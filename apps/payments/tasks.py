@@ -156,7 +156,7 @@ def send_refund_notice(self, intent_id: str) -> bool:
 @shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_ticket_email(self, reference: str, email: str) -> bool:
     """The ticket email again, asked for by the buyer ("find my tickets") or ops: sent only when
-    `email` is the buyer's of the confirmed booking `reference` (the buyer's page said the same
+    `email` is the buyer's of the booking `reference` (the buyer's page said the same
     either way). It never touches the confirmation's claim: that email stays sent once. Not
     acks_late: a worker lost mid-send loses one re-send, which the buyer can ask for again."""
     booking = booking_selectors.booking_of_buyer(reference=reference, email=email)
