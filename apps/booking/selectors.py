@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from django.db.models import Count, Max, Min, Q
@@ -233,6 +233,18 @@ def inventory_counts(event_id: int, now: datetime | None = None) -> InventoryCou
     return InventoryCounts(**counts)
 
 
+class OnItsClock(Protocol):
+    """An event, or what a page keeps of one (the waiting room's mirror): it tells the venue's time."""
+
+    def local(self, moment: datetime) -> datetime: ...
+
+
+def on_another_day(event: OnItsClock, moment: datetime, now: datetime) -> bool:
+    """Whether `moment` falls on another day than `now` on the venue's clock: a time shown then
+    names its date ("Opens Sat 12 Dec 2026, 10:00 IST"), else only the time ("Opens at 10:00 IST")."""
+    return event.local(moment).date() != event.local(now).date()
+
+
 class SaleBadge(StrEnum):
     """What the event list and the event page say about buying, in one word (the badge's class)."""
 
@@ -309,7 +321,7 @@ def _facts(event: Event, counts: Mapping[str, Any], now: datetime) -> SaleFacts:
         highest_paise=counts.get("highest"),
         available=available,
         held=held,
-        opens_on_another_day=event.local(event.sale_opens_at).date() != event.local(now).date(),
+        opens_on_another_day=on_another_day(event, event.sale_opens_at, now),
         true_until=true_until,
     )
 
