@@ -17,6 +17,7 @@ from apps.booking import services
 from apps.booking.errors import BookingError
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
 from apps.core.admin_base import OpsModelAdmin, OpsTabularInline, ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from apps.core.money import format_rupees
 
 
 class SeatGridForm(forms.Form):
@@ -24,7 +25,10 @@ class SeatGridForm(forms.Form):
     tiers = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         initial="Premium, 5, 250000\nStandard, 15, 120000",
-        help_text="One line per section: name, number of rows, price in paise. Rows are added after existing ones.",
+        help_text=(
+            "One line per section: name, number of rows, price in paise (₹1,200 is 120000). "
+            "Rows are added after existing ones."
+        ),
     )
 
     def clean_tiers(self):
@@ -104,7 +108,13 @@ class EventAdmin(OpsModelAdmin):
                     except BookingError as error:
                         self.message_user(request, f"{event}: {error.message}", messages.ERROR)
                     else:
-                        self.message_user(request, f"{event}: created {count} seats.", messages.SUCCESS)
+                        # The sections' own prices: a section that already existed keeps its price.
+                        names = [name for name, _, _ in form.cleaned_data["tiers"]]
+                        prices = ", ".join(
+                            f"{section.name} {format_rupees(section.price_paise)}"
+                            for section in event.sections.filter(name__in=names)
+                        )
+                        self.message_user(request, f"{event}: created {count} seats ({prices}).", messages.SUCCESS)
                 return None
         else:
             form = SeatGridForm()

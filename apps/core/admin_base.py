@@ -111,6 +111,8 @@ class OpsAdminMixin(BaseModelAdmin):
         formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
         if formfield is not None and db_field.name.endswith(PAISE_SUFFIX):
             formfield.label = capfirst(f"{_amount_name(db_field)} in paise")
+            # Wide enough for ₹1,00,000 (10000000): the admin's integer box shows five digits.
+            formfield.widget.attrs["class"] = "vBigIntegerField"
         return formfield
 
     def _rupees_display(self, field: Field, description: str) -> Callable[[Model], str]:

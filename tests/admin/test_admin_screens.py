@@ -52,7 +52,9 @@ def test_no_project_screen_shows_a_paise_column(ops, every_row):
             shown = set(re.findall(r'class="[^"]*\b(?:field|column)-(\w+_paise)\b', html))
             if model is Event and page.endswith("/change/"):
                 assert shown == {"price_paise"}
-                assert 'name="sections-0-price_paise"' in html and "Price in paise" in html
+                [price_input] = re.findall(r'<input[^>]*name="sections-0-price_paise"[^>]*>', html)
+                assert 'value="10000000"' in price_input and "vBigIntegerField" in price_input  # 8 digits fit
+                assert f'aria-label="Price in paise, {every_row["event"].slug}: Standard"' in price_input
                 section_row = re.search(r'<tr[^>]*id="sections-0".*?</tr>', html, re.S).group(0)
                 assert re.search(r'class="field-price_in_rupees">\s*<p>₹1,00,000</p>', section_row)
             else:
@@ -143,6 +145,25 @@ def test_the_put_on_sale_action_refuses_events_without_seats_and_says_why(ops):
     assert Event.objects.get(pk=empty.pk).status == Event.Status.DRAFT
     assert Event.objects.get(pk=ready.pk).status == Event.Status.ON_SALE
     assert AuditEntry.objects.filter(action="put on sale", target=f"event {ready.slug}", actor_name="ops").exists()
+
+
+def test_the_seat_grid_action_says_the_prices_in_rupees(ops):
+    event = services.create_event(
+        slug="grid", name="Grid Hall", starts_at=timezone.now() + timedelta(days=3), status=Event.Status.DRAFT
+    )
+    response = ops.post(
+        admin_url(Event, "changelist"),
+        {
+            "action": "generate_seat_grid",
+            "_selected_action": [str(event.pk)],
+            "apply": "Generate seats",
+            "seats_per_row": "10",
+            "tiers": f"Premium, 1, {ONE_LAKH_PAISE}\nStandard, 2, 120000",
+        },
+        follow=True,
+    )
+    assert "Grid Hall: created 30 seats (Premium ₹1,00,000, Standard ₹1,200)." in response.content.decode()
+    assert event.seats.count() == 30
 
 
 def links(html: str, text: str) -> list[str]:
