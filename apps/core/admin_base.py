@@ -1,8 +1,8 @@
 """What every app's ops screens share: records that are viewed and acted on, never edited by hand;
 amounts shown in rupees; inputs that name themselves to a screen reader.
 
-Every project admin derives from `OpsModelAdmin` or `OpsTabularInline`, so
-these hold on every screen without each admin repeating them."""
+Every project admin derives from `OpsModelAdmin` or `OpsTabularInline`, so these hold on every
+screen without each admin repeating them (tests/admin checks every screen with axe-core)."""
 
 from collections.abc import Callable
 
@@ -51,7 +51,7 @@ def _label_inputs(formset_class: type) -> type:
 
     A tabular inline or an editable change list shows a field's name once, in a column header that
     is no <label>: a screen reader reads "edit text" and axe fails the page (rule `label`). The label
-    names the column and the row ("Price in paise, Standard"), including the delete box and the
+    names the column and the row ("Price in paise, summer-drop: Standard"), including the delete box and the
     blank row the "Add another" link copies."""
 
     class LabelledFormSet(formset_class):
