@@ -4,15 +4,20 @@ Holds, bookings and their seats are records of what buyers did and paid for: the
 and acted on (release), never added or edited by hand. A hand-made booked seat once made a paid
 confirmation fail with an IntegrityError."""
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.booking import services
 from apps.booking.errors import BookingError
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
-from apps.core.admin_base import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from apps.core.admin_base import OpsModelAdmin, OpsTabularInline, ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from apps.core.money import format_rupees
 
 
 class SeatGridForm(forms.Form):
@@ -20,7 +25,10 @@ class SeatGridForm(forms.Form):
     tiers = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         initial="Premium, 5, 250000\nStandard, 15, 120000",
-        help_text="One line per section: name, number of rows, price in paise. Rows are added after existing ones.",
+        help_text=(
+            "One line per section: name, number of rows, price in paise (₹1,200 is 120000). "
+            "Rows are added after existing ones."
+        ),
     )
 
     def clean_tiers(self):
@@ -38,13 +46,26 @@ class SeatGridForm(forms.Form):
         return tiers
 
 
-class SectionInline(admin.TabularInline):
+class SectionInline(OpsTabularInline):
     model = Section
+    fields = ["name", "price_paise", "position"]
     extra = 0
 
 
+class EventForm(forms.ModelForm):
+    def clean_status(self):
+        """Going on sale (a new event, or a change of status) asks the booking rules first."""
+        status = self.cleaned_data["status"]
+        if status == Event.Status.ON_SALE and (self.instance.pk is None or "status" in self.changed_data):
+            try:
+                services.check_can_go_on_sale(event=self.instance)
+            except BookingError as error:
+                raise forms.ValidationError(error.message, code=error.code) from None
+        return status
+
+
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(OpsModelAdmin):
     list_display = [
         "name",
         "slug",
@@ -58,8 +79,19 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "slug", "venue"]
     prepopulated_fields = {"slug": ["name"]}
+    form = EventForm
     inlines = [SectionInline]
-    actions = ["generate_seat_grid"]
+    actions = ["generate_seat_grid", "put_on_sale"]
+
+    @admin.action(description="Put on sale (events with seats)")
+    def put_on_sale(self, request, queryset):
+        for event in queryset:
+            try:
+                changed = services.put_on_sale(event=event, acting_user=request.user)
+            except BookingError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, f"{event}: {'now on sale' if changed else 'already on sale'}.")
 
     @admin.action(description="Generate a seat grid (rows x seats per row, by section)")
     def generate_seat_grid(self, request, queryset):
@@ -76,7 +108,13 @@ class EventAdmin(admin.ModelAdmin):
                     except BookingError as error:
                         self.message_user(request, f"{event}: {error.message}", messages.ERROR)
                     else:
-                        self.message_user(request, f"{event}: created {count} seats.", messages.SUCCESS)
+                        # The sections' own prices: a section that already existed keeps its price.
+                        names = [name for name, _, _ in form.cleaned_data["tiers"]]
+                        prices = ", ".join(
+                            f"{section.name} {format_rupees(section.price_paise)}"
+                            for section in event.sections.filter(name__in=names)
+                        )
+                        self.message_user(request, f"{event}: created {count} seats ({prices}).", messages.SUCCESS)
                 return None
         else:
             form = SeatGridForm()
@@ -92,7 +130,7 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Seat)
-class SeatAdmin(admin.ModelAdmin):
+class SeatAdmin(OpsModelAdmin):
     list_display = ["label", "event", "section", "status", "version", "hold_expires_at", "intent"]
     list_filter = ["event", "status", "section__name"]
     search_fields = ["label", "intent__buyer_email"]
@@ -101,13 +139,13 @@ class SeatAdmin(admin.ModelAdmin):
     readonly_fields = ["version", "status", "hold_expires_at", "intent"]
 
 
-class IntentSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
+class IntentSeatInline(ReadOnlyInlineMixin, OpsTabularInline):
     model = IntentSeat
     fields = readonly_fields = ("seat",)
 
 
 @admin.register(BookingIntent)
-class BookingIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class BookingIntentAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
     list_display = [
         "id",
         "event",
@@ -136,18 +174,18 @@ class BookingIntentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"Released {released} hold(s); the others had already ended.")
 
 
-class BookedSeatInline(ReadOnlyInlineMixin, admin.TabularInline):
+class BookedSeatInline(ReadOnlyInlineMixin, OpsTabularInline):
     model = BookedSeat
     fields = readonly_fields = ("seat",)
 
 
 @admin.register(Booking)
-class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class BookingAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
     list_display = ["reference", "event", "buyer_name", "buyer_email", "buyer_phone", "amount_paise", "created_at"]
     list_filter = ["event"]
     search_fields = ["reference", "buyer_email", "buyer_phone", "buyer_name"]
     list_select_related = ["event"]
-    readonly_fields = [f.name for f in Booking._meta.fields]
+    readonly_fields = [*(f.name for f in Booking._meta.fields), "payment", "refunds"]
     inlines = [BookedSeatInline]
     actions = ["resend_ticket_email"]
 
@@ -161,3 +199,15 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             f"The ticket email of {len(booking_ids)} booking(s) is on its way to the buyer.",
             messages.SUCCESS,
         )
+
+    # The payments app keeps the money of an order (keyed by its intent); the booking core does not
+    # import it, so these are links to its screens, filtered to this order.
+    @admin.display(description="payment")
+    def payment(self, obj: Booking) -> str:
+        url = reverse("admin:payments_payment_changelist") + "?" + urlencode({"intent": obj.intent_id})
+        return format_html('<a href="{}">Payment of booking {}</a>', url, obj.reference)
+
+    @admin.display(description="refunds")
+    def refunds(self, obj: Booking) -> str:
+        url = reverse("admin:payments_refund_changelist") + "?" + urlencode({"payment__intent": obj.intent_id})
+        return format_html('<a href="{}">Refunds of booking {}</a>', url, obj.reference)

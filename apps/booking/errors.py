@@ -43,6 +43,19 @@ class NotOnSale(BookingError):
     message = "Tickets for this event are not on sale right now."
 
 
+class NoSeatsToSell(BookingError):
+    """An event cannot go on sale before it has seats: buyers would only ever see "Sold out"."""
+
+    status = 409
+    code = "no_seats_to_sell"
+
+    def __init__(self, event_name: str):
+        super().__init__(
+            f"“{event_name}” has no seats to sell, so it cannot go on sale: keep it as a draft, "
+            "generate its seats (action “Generate a seat grid”), then put it on sale."
+        )
+
+
 class SeatsUnavailable(BookingError):
     status = 409
     code = "unavailable"

@@ -4,7 +4,13 @@ They are the same for everyone and take the first blow of a drop: every arrival 
 A page is rendered once and kept; after FRESH_SECONDS one request (single flight) renders it
 again while every other request keeps getting the previous bytes, so arrivals never wait for
 the database and PostgreSQL sees at most one render per page every few seconds. Redis trouble
-means rendering, never an error."""
+means rendering, never an error.
+
+How stale a page can be (its price range and sale badge: on sale, opens at, few left, sold out):
+an inventory change shows within FRESH_SECONDS plus the front's micro-cache
+(SURGE_MICROCACHE_SECONDS, 2 s) plus the browser's max-age (PUBLIC_MAX_AGE, 2 s); a change by the
+clock alone (the opening, a hold lapsing on a sold-out event) is a page's end of freshness, so it
+shows within a second of that moment plus the same front and browser seconds."""
 
 import re
 import time
@@ -37,10 +43,12 @@ def prebuilt_page(path: str) -> Prebuilt | None:
         return None
 
 
-def store_page(path: str, body: bytes) -> Prebuilt:
+def store_page(path: str, body: bytes, *, fresh_seconds: float = FRESH_SECONDS) -> Prebuilt:
+    """Keep the page; it is rebuilt after `fresh_seconds` (FRESH_SECONDS, or less when its content
+    turns with the clock sooner)."""
     page = prebuild(body)
     try:
-        cache.set(_key(path), (page, time.time() + FRESH_SECONDS), KEEP_SECONDS)
+        cache.set(_key(path), (page, time.time() + min(fresh_seconds, FRESH_SECONDS)), KEEP_SECONDS)
         cache.delete(_key(path) + ":rebuild")
     except RedisError:
         pass

@@ -1,12 +1,16 @@
 """Reads of the booking core. Expiry is a predicate here: a lapsed hold reads as free."""
 
 import copy
+import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
 from uuid import UUID
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
 from apps.booking.models import Booking, BookingIntent, Event, Seat, SeatQuerySet
@@ -94,8 +98,10 @@ def seat_map(event: Event, now: datetime | None = None, *, section_ids: list[int
         total += 1
         status = Seat.status_at(status, hold_expires_at, now)
         # A held seat always has its expiry (constraint seat_held_has_expiry_and_intent).
-        if status == Seat.Status.HELD and hold_expires_at is not None and (
-            next_change is None or hold_expires_at < next_change
+        if (
+            status == Seat.Status.HELD
+            and hold_expires_at is not None
+            and (next_change is None or hold_expires_at < next_change)
         ):
             next_change = hold_expires_at
         view = sections[section_id]
@@ -225,6 +231,109 @@ def inventory_counts(event_id: int, now: datetime | None = None) -> InventoryCou
         sold=Count("id", filter=Q(status=Seat.Status.SOLD)),
     )
     return InventoryCounts(**counts)
+
+
+class OnItsClock(Protocol):
+    """An event, or what a page keeps of one (the waiting room's mirror): it tells the venue's time."""
+
+    def local(self, moment: datetime) -> datetime: ...
+
+
+def on_another_day(event: OnItsClock, moment: datetime, now: datetime) -> bool:
+    """Whether `moment` falls on another day than `now` on the venue's clock: a time shown then
+    names its date ("Opens Sat 12 Dec 2026, 10:00 IST"), else only the time ("Opens at 10:00 IST")."""
+    return event.local(moment).date() != event.local(now).date()
+
+
+class SaleBadge(StrEnum):
+    """What the event list and the event page say about buying, in one word (the badge's class)."""
+
+    ON_SALE = "on_sale"
+    OPENS = "opens"  # on sale from sale_opens_at: "Opens at 10:00 IST"
+    FEW_LEFT = "few_left"
+    SOLD_OUT = "sold_out"  # nothing free now (seats on a live hold may come back)
+    NOT_ON_SALE = "not_on_sale"  # closed or cancelled
+
+
+# "Few left" when at most this share of the sellable seats (not blocked) is free: relative, so it
+# means the same for a club and a stadium, and during a drop it warns before the last seats go.
+FEW_LEFT_SHARE = 0.10
+# A page whose badge turns with the clock (the opening, a hold that lapses on a sold-out event) is
+# rebuilt at that moment, but never more often than this (a drop has a lapse every instant).
+SALE_FACTS_MIN_FRESH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class SaleFacts:
+    """An event as the buyer pages show it before buying: its price range and its badge."""
+
+    badge: SaleBadge
+    lowest_paise: int | None  # None: no seats at all
+    highest_paise: int | None
+    available: int
+    held: int  # seats on a live hold: they come back if not paid for
+    opens_on_another_day: bool  # the badge then names the date, not only the time
+    true_until: datetime | None  # when the clock alone may change the badge (the opening, a hold lapse)
+
+    @property
+    def can_choose_seats(self) -> bool:
+        return self.badge in (SaleBadge.ON_SALE, SaleBadge.FEW_LEFT)
+
+
+def sale_facts(events: list[Event], now: datetime | None = None) -> dict[int, SaleFacts]:
+    """Price range, free seats and badge of each event: one aggregate query for them all, on the
+    seats' (event, ...) index, whatever the number of events or seats."""
+    now = now or timezone.now()
+    sellable = ~Q(status=Seat.Status.BLOCKED)
+    rows = (
+        Seat.objects.filter(event_id__in=[e.id for e in events])
+        .order_by()
+        .values("event_id")
+        .annotate(
+            sellable=Count("id", filter=sellable),
+            available=Count("id", filter=SeatQuerySet.free_q(now)),
+            held=Count("id", filter=SeatQuerySet.on_hold_q(now)),
+            next_lapse=Min("hold_expires_at", filter=SeatQuerySet.on_hold_q(now)),
+            lowest=Min("section__price_paise", filter=sellable),
+            highest=Max("section__price_paise", filter=sellable),
+        )
+    )
+    counts = {row["event_id"]: row for row in rows}
+    return {event.id: _facts(event, counts.get(event.id, {}), now) for event in events}
+
+
+def _facts(event: Event, counts: Mapping[str, Any], now: datetime) -> SaleFacts:
+    available, held, sellable = counts.get("available", 0), counts.get("held", 0), counts.get("sellable", 0)
+    true_until = None
+    if event.status != Event.Status.ON_SALE:
+        badge = SaleBadge.NOT_ON_SALE
+    elif event.sale_opens_at > now:
+        badge, true_until = SaleBadge.OPENS, event.sale_opens_at
+    elif available == 0:
+        badge, true_until = SaleBadge.SOLD_OUT, counts.get("next_lapse")  # a lapse frees a seat
+    elif available <= math.ceil(sellable * FEW_LEFT_SHARE):
+        badge = SaleBadge.FEW_LEFT
+    else:
+        badge = SaleBadge.ON_SALE
+    return SaleFacts(
+        badge=badge,
+        lowest_paise=counts.get("lowest"),
+        highest_paise=counts.get("highest"),
+        available=available,
+        held=held,
+        opens_on_another_day=on_another_day(event, event.sale_opens_at, now),
+        true_until=true_until,
+    )
+
+
+def sale_facts_true_for(facts: list[SaleFacts], now: datetime, at_most: float) -> float:
+    """Seconds a page showing these facts stays true by the clock alone (at most `at_most`, at least
+    SALE_FACTS_MIN_FRESH_SECONDS): inventory changes are caught by the page's own rebuild cadence."""
+    seconds = at_most
+    for fact in facts:
+        if fact.true_until is not None:
+            seconds = min(seconds, (fact.true_until - now).total_seconds())
+    return max(SALE_FACTS_MIN_FRESH_SECONDS, seconds)
 
 
 def _owned(intent_id: UUID, owner: str):

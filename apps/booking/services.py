@@ -35,6 +35,7 @@ from apps.booking.errors import (
     IntentNotFound,
     InvalidRequest,
     LimitExceeded,
+    NoSeatsToSell,
     NotOnSale,
     SeatsUnavailable,
     TooManyAttempts,
@@ -135,6 +136,27 @@ def generate_seat_grid(*, event: Event, seats_per_row: int, tiers: list[tuple[st
     Seat.objects.bulk_create(seats, batch_size=2000)
     inventory.invalidate_on_commit(event.id)
     return len(seats)
+
+
+def check_can_go_on_sale(*, event: Event) -> None:
+    """Raises NoSeatsToSell when the event has no seat a buyer could ever take (none, or all
+    blocked): on sale, it would only ever show "Sold out". Every way of putting an event on sale
+    asks this first (the admin's form, `put_on_sale`)."""
+    if event.pk is None or not event.seats.exclude(status=Seat.Status.BLOCKED).exists():
+        raise NoSeatsToSell(event.name)
+
+
+def put_on_sale(*, event: Event, acting_user: AbstractBaseUser | None = None) -> bool:
+    """Puts the event on sale (from its `sale_opens_at`). Returns False when it already was;
+    raises NoSeatsToSell when it has no seats."""
+    if event.status == Event.Status.ON_SALE:
+        return False
+    check_can_go_on_sale(event=event)
+    with transaction.atomic(durable=True):
+        event.status = Event.Status.ON_SALE
+        event.save(update_fields=["status"])  # post_save refreshes its pages and its room
+        audit.record(acting_user=acting_user, action="put on sale", target=f"event {event.slug}")
+    return True
 
 
 # --- Holding ------------------------------------------------------------------------

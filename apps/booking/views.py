@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,7 +19,7 @@ from apps.booking import inventory, links, seatmap, selectors, services
 from apps.booking.access import owned_intent
 from apps.booking.errors import BookingError, InvalidForm
 from apps.booking.forms import FindTicketsForm, HoldForm
-from apps.booking.pages import forget_page, store_page
+from apps.booking.pages import FRESH_SECONDS, forget_page, store_page
 from apps.booking.rendering import seat_grid_html
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
 from apps.core.prebuilt import respond
@@ -31,15 +32,23 @@ def _event_or_404(slug: str):
     return event
 
 
+class PublicPage(HttpResponse):
+    """A public page and for how many seconds it stays true by the clock alone."""
+
+    fresh_seconds: float = FRESH_SECONDS
+
+
 def public_page(view):
     """A page that is the same for every visitor: rendered here, then kept as pre-built bytes
-    (pages.py) that PublicPageShortcut answers ahead of the middleware stack."""
+    (pages.py) that PublicPageShortcut answers ahead of the middleware stack. A view whose page
+    turns with the clock sooner than pages.FRESH_SECONDS answers a PublicPage saying when."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         if response.status_code == 200:
-            return respond(request, store_page(request.path_info, response.content))
+            fresh_seconds = response.fresh_seconds if isinstance(response, PublicPage) else FRESH_SECONDS
+            return respond(request, store_page(request.path_info, response.content, fresh_seconds=fresh_seconds))
         if response.status_code == 404:
             forget_page(request.path_info)
         return response
@@ -47,18 +56,35 @@ def public_page(view):
     return wrapped
 
 
+def _sale_page(request, template: str, context: dict, facts: list[selectors.SaleFacts], now) -> PublicPage:
+    response = PublicPage(render_to_string(template, context, request))
+    response.fresh_seconds = selectors.sale_facts_true_for(facts, now, at_most=FRESH_SECONDS)
+    return response
+
+
 @require_GET
 @public_page
 def event_list(request):
-    return render(request, "booking/event_list.html", {"events": selectors.events_listed()})
+    now = timezone.now()
+    events = selectors.events_listed(now)
+    facts = selectors.sale_facts(events, now)
+    cards = [(event, facts[event.id]) for event in events]
+    return _sale_page(request, "booking/event_list.html", {"cards": cards}, list(facts.values()), now)
 
 
 @require_GET
 @public_page
 def event_detail(request, slug: str):
+    now = timezone.now()
     event = _event_or_404(slug)
-    context = {"event": event, "on_sale": event.is_on_sale(), "lobby_template": settings.BOOKING_EVENT_LOBBY_TEMPLATE}
-    return render(request, "booking/event_detail.html", context)
+    facts = selectors.sale_facts([event], now)[event.id]
+    context = {
+        "event": event,
+        "sale": facts,
+        "opens_later": event.status == event.Status.ON_SALE and not event.is_on_sale(now),
+        "lobby_template": settings.BOOKING_EVENT_LOBBY_TEMPLATE,
+    }
+    return _sale_page(request, "booking/event_detail.html", context, [facts], now)
 
 
 def _seat_grid_html(event, section_ids: list[int] | None) -> str:

@@ -6,27 +6,30 @@ happened at Razorpay, and a hand-made one once turned a paid order into a 500 an
 
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.booking.errors import BookingError
-from apps.core.admin_base import ReadOnlyAdminMixin, ReadOnlyInlineMixin
+from apps.booking.models import Booking, BookingIntent
+from apps.core.admin_base import OpsModelAdmin, OpsTabularInline, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.payments import services, tasks
 from apps.payments.errors import GatewayRejected, GatewayUnavailable
 from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, RemotePayment, WebhookEvent
 
 
-class RefundInline(ReadOnlyInlineMixin, admin.TabularInline):
+class RefundInline(ReadOnlyInlineMixin, OpsTabularInline):
     model = Refund
     fields = ("refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at")
     readonly_fields = fields
 
 
-class CaptureMismatchInline(ReadOnlyInlineMixin, admin.TabularInline):
+class CaptureMismatchInline(ReadOnlyInlineMixin, OpsTabularInline):
     model = CaptureMismatch
     fields = ("razorpay_payment_id", "source", "problem", "refund_due", "created_at")
     readonly_fields = fields
 
 
-class RemotePaymentInline(ReadOnlyInlineMixin, admin.TabularInline):
+class RemotePaymentInline(ReadOnlyInlineMixin, OpsTabularInline):
     """Every payment Razorpay reported on the order: a second captured one shows here with its refund above."""
 
     model = RemotePayment
@@ -34,9 +37,28 @@ class RemotePaymentInline(ReadOnlyInlineMixin, admin.TabularInline):
     readonly_fields = fields
 
 
+def booking_link(intent: BookingIntent) -> str:
+    """The booking the order became, linked to its admin page; or why there is none."""
+    try:
+        booking = intent.booking
+    except Booking.DoesNotExist:
+        return f"none (hold {intent.get_status_display().lower()})"
+    return format_html('<a href="{}">{}</a>', reverse("admin:booking_booking_change", args=[booking.pk]), booking)
+
+
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["order_id", "payment_id", "intent", "amount_paise", "status", "created_at", "last_checked_at"]
+class PaymentAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
+    list_display = [
+        "order_id",
+        "payment_id",
+        "intent",
+        "booking",
+        "amount_paise",
+        "status",
+        "created_at",
+        "last_checked_at",
+    ]
+    list_select_related = ["intent__booking"]
     list_filter = ["status"]
     search_fields = [
         "order_id",
@@ -45,8 +67,13 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "intent__buyer_phone",
         "intent__booking__reference",
     ]
-    readonly_fields = [f.name for f in Payment._meta.fields]
+    readonly_fields = [*(f.name for f in Payment._meta.fields), "booking"]
     inlines = [RefundInline, CaptureMismatchInline, RemotePaymentInline]
+
+    @admin.display(description="booking", ordering="intent__booking__reference")
+    def booking(self, obj: Payment) -> str:
+        return booking_link(obj.intent)
+
     actions = ["reprocess", "refund"]
 
     @admin.action(description="Re-process now (reconcile with Razorpay)")
@@ -75,15 +102,33 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["refund_id", "payment", "razorpay_payment_id", "amount_paise", "status", "reason", "created_at"]
+class RefundAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
+    list_display = [
+        "refund_id",
+        "payment",
+        "booking",
+        "razorpay_payment_id",
+        "amount_paise",
+        "status",
+        "reason",
+        "created_at",
+    ]
     list_filter = ["status"]
+    list_select_related = ["payment__intent__booking"]
     search_fields = ["refund_id", "payment__order_id", "razorpay_payment_id", "payment__intent__buyer_email"]
-    readonly_fields = [f.name for f in Refund._meta.fields]
+    readonly_fields = [*(f.name for f in Refund._meta.fields), "booking"]
+
+    def lookup_allowed(self, lookup, value, request):
+        """A booking's page links to its refunds by its intent (`?payment__intent=<id>`)."""
+        return lookup == "payment__intent" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="booking", ordering="payment__intent__booking__reference")
+    def booking(self, obj: Refund) -> str:
+        return booking_link(obj.payment.intent)
 
 
 @admin.register(CaptureMismatch)
-class CaptureMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CaptureMismatchAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
     """Payments reported against our orders that did not match them: never confirmed; refunded when
     Razorpay held that money on our order. Many of them mean a leaked webhook or key secret."""
 
@@ -103,7 +148,7 @@ class CaptureMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
     list_display = ["event_id", "event_type", "order_id", "outcome", "deliveries", "received_at", "processed_at"]
     list_filter = ["event_type", "outcome"]
     search_fields = ["event_id", "order_id", "payment_id"]
@@ -111,7 +156,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(EmailFailure)
-class EmailFailureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class EmailFailureAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
     """Buyer emails that failed: still retrying, given up (needs ops), or sent after all."""
 
     list_display = ["kind", "buyer_email", "state", "attempts", "last_error", "last_failed_at", "intent"]

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from apps.core.admin_base import OpsModelAdmin
 from apps.waitingroom import prequeue, selectors, services
 from apps.waitingroom.models import WaitingRoomConfig
 
@@ -29,7 +30,7 @@ def _figure(name: str, description: str):
 
 
 @admin.register(WaitingRoomConfig)
-class WaitingRoomConfigAdmin(admin.ModelAdmin):
+class WaitingRoomConfigAdmin(OpsModelAdmin):
     list_display = [
         "event",
         "mode",

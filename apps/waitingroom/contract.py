@@ -162,12 +162,13 @@ class RoomKeys:
         "slug",
         "name",
         "seed_hash",
+        "tz",  # the event's IANA time zone: the waiting page names the opening on the venue's clock
     )
     STATE_FIELDS = ("inv", "shuffled", "tokens", "tokens_ts")  # tokens*: the admission bucket (Lua's own)
     ADMIT_CFG = ("mode", "capacity", "rate", "session_s", "grace_s", "paused", "closed", "opens_ms")
     ADMIT_STATE = ("inv", "shuffled", "tokens", "tokens_ts")
     JOIN_CFG = ("mode", "grace_s", "opens_ms", "closed")
-    STATUS_CFG = ("mode", "rate", "opens_ms", "closed", "paused", "seed_hash", "grace_s")
+    STATUS_CFG = ("mode", "rate", "opens_ms", "closed", "paused", "seed_hash", "grace_s", "tz")
     STATUS_STATE = ("inv", "shuffled")
     GATE_CFG = ("mode", "opens_ms", "session_s")
     LUA_FIELDS = ("ADMIT_CFG", "ADMIT_STATE", "JOIN_CFG", "STATUS_CFG", "STATUS_STATE", "GATE_CFG")

@@ -4,8 +4,12 @@ of the line itself (who gets in, when) are the scripts' and services.py's."""
 
 import math
 import random
+import zoneinfo
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from apps.booking.selectors import OnItsClock, on_another_day
+from apps.booking.templatetags.booking_tags import event_clock, event_time
 from apps.waitingroom import prequeue
 from apps.waitingroom.contract import DEFAULT_GRACE_S, YES, InventoryState, RoomMode, StatusState, Where
 from apps.waitingroom.queue import RawStatus
@@ -33,15 +37,62 @@ class Status:
     progress: float
     prequeue: bool = False
     opens_in_seconds: int | None = None
+    opens_at_ms: int | None = None  # the sale's opening (epoch ms), before it
+    opening: str = ""  # "Opens at 10:00 IST" on the venue's clock ("" when the mirror lacks the zone)
     seed_hash: str = ""
     seed: str = ""
-    ticket: str = ""
+    place_code: str = ""  # the public code of the visitor's place (prequeue.ticket): not a seat ticket
     may_reopen: bool = False
     arrival: int | None = None  # where the visitor stands in the arrival order (what fairness is judged by)
     admitted_at: int | None = None  # epoch ms of admission, when admitted
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
+
+
+def opening(event: OnItsClock, opens_ms: int, at_ms: int) -> str:
+    """The opening on the venue's clock: "Opens at 10:00 IST" that day, else with its date."""
+    opens_at, now = _moment(opens_ms), _moment(at_ms)
+    if on_another_day(event, opens_at, now):
+        return f"Opens {event_time(opens_at, event)}"
+    return f"Opens at {event_clock(opens_at, event)}"
+
+
+def until_opening(seconds: int) -> str:
+    """Time left as people say it: "in 18 min 47 s", "in 2 h 5 min", "in 3 d 4 h", then "opening
+    now" (static/js/queue.js ticks the same words every second)."""
+    seconds = max(0, int(seconds))
+    if not seconds:
+        return "opening now"
+    return f"in {_duration(seconds)}"
+
+
+def _duration(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+@dataclass(frozen=True)
+class VenueClock:
+    """An event's zone as the room's mirror has it (cfg `tz`), telling the time like Event.local:
+    the event_time / event_clock filters take one in place of the event."""
+
+    name: str
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(zoneinfo.ZoneInfo(self.name))
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def jitter(ms: float) -> int:
@@ -60,7 +111,7 @@ def status_from(raw: RawStatus, *, visitor_id: str, at_ms: int) -> Status:
         "waiting": raw.line + raw.early,
         "admitted_per_minute": measured,
         "seed_hash": cfg.get("seed_hash", ""),
-        "ticket": prequeue.ticket(visitor_id),
+        "place_code": prequeue.ticket(visitor_id),
         "arrival": raw.arrival or None,
     }
     if raw.seed:
@@ -86,7 +137,16 @@ def status_from(raw: RawStatus, *, visitor_id: str, at_ms: int) -> Status:
     if raw.where == Where.EARLY:
         opens_in = max(0, math.ceil((opens_ms - at_ms) / 1000))
         poll_ms: float = min(POLL_EARLY_MAX_MS, max(MIN_POLL_MS, opens_in * 250))
-        return status(StatusState.WAITING, poll_ms, prequeue=True, opens_in_seconds=opens_in)
+        tz = cfg.get("tz", "")
+        label = opening(VenueClock(tz), opens_ms, at_ms) if tz else ""
+        return status(
+            StatusState.WAITING,
+            poll_ms,
+            prequeue=True,
+            opens_in_seconds=opens_in,
+            opens_at_ms=opens_ms,
+            opening=label,
+        )
     if raw.where != Where.LINE:
         return status(StatusState.WAITING, POLL_NO_PLACE_MS)
     ahead = raw.position - 1

@@ -12,31 +12,41 @@ from apps.core.clock import now_ms
 from apps.waitingroom import queue
 from apps.waitingroom.contract import RATE_WINDOW_MS, InventoryState, RoomKeys
 from apps.waitingroom.models import WaitingRoomConfig
+from apps.waitingroom.presentation import VenueClock
 
 
 @dataclass(frozen=True)
 class RoomEvent:
+    """What the waiting pages show of an event: its name, and its opening on the venue's clock."""
+
     id: int
     slug: str
     name: str
+    opens_ms: int  # the sale's opening, epoch ms
+    time_zone: str
+
+    @property
+    def clock(self) -> VenueClock:
+        return VenueClock(self.time_zone)
 
 
 def room_event(slug: str) -> RoomEvent | None:
     """The event behind a waiting-room URL, from the Redis mirror (no database) when it is
-    there; otherwise from the database, re-creating the mirror."""
+    there; otherwise (or when the mirror predates a field it now has) from the database,
+    re-creating the mirror."""
     conn = queue.client()
     event_id = conn.get(queue.slug_key(slug))
     if event_id is not None:
-        name, real_slug = conn.hmget(RoomKeys.of(int(event_id)).cfg, "name", "slug")
-        if name is not None and real_slug is not None and real_slug.decode() == slug:
-            return RoomEvent(int(event_id), slug, name.decode())
+        name, real_slug, opens_ms, tz = conn.hmget(RoomKeys.of(int(event_id)).cfg, "name", "slug", "opens_ms", "tz")
+        if None not in (name, opens_ms, tz) and real_slug is not None and real_slug.decode() == slug:
+            return RoomEvent(int(event_id), slug, name.decode(), int(opens_ms), tz.decode())
     event = Event.objects.filter(slug=slug).exclude(status=Event.Status.DRAFT).first()
     if event is None:
         return None
     from apps.waitingroom import services  # a read that repairs the mirror: the one restore path
 
     services.restore_room(event_id=event.id)
-    return RoomEvent(event.id, event.slug, event.name)
+    return RoomEvent(event.id, event.slug, event.name, int(event.sale_opens_at.timestamp() * 1000), event.time_zone)
 
 
 @dataclass(frozen=True)

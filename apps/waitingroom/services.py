@@ -106,6 +106,7 @@ def mirror_config(*, config: WaitingRoomConfig) -> None:
         "slug": event.slug,
         "name": event.name,
         "seed_hash": prequeue.seed_hash(config.seed),
+        "tz": event.time_zone,
     }
     keys = RoomKeys.of(event.id)
     try:

@@ -13,12 +13,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
+from apps.core.clock import now_ms
 from apps.core.http import client_ip, error_response, service_unavailable
 from apps.core.prebuilt import Prebuilt, prebuild, respond
 from apps.waitingroom import selectors, services, tokens
 from apps.waitingroom.contract import StatusState
 from apps.waitingroom.errors import RateLimited
-from apps.waitingroom.presentation import Status
+from apps.waitingroom.presentation import Status, opening, until_opening
 
 MESSAGES = {
     StatusState.WAITING: "You are in line. Keep this page open: it moves on by itself when it is your turn.",
@@ -69,9 +70,14 @@ def _finish(response, *, event, visitor: str, new_visitor: bool, admitted: bool)
     return response
 
 
-def _panel_context(event, status: Status | None = None) -> dict:
+def _panel_context(event: selectors.RoomEvent, status: Status | None = None) -> dict:
+    """What the panel shows before the script's first status call (the pre-built page: the same
+    for everyone, so the opening but no countdown) or without a script (the place page)."""
+    opens_in = status.opens_in_seconds if status is not None else None
     return {
         "event": event,
+        "opening": (status and status.opening) or opening(event.clock, event.opens_ms, now_ms()),
+        "opens_in": until_opening(opens_in) if opens_in is not None else "",
         "status_url": reverse("waitingroom:status", args=[event.slug]),
         "place_url": reverse("waitingroom:place", args=[event.slug]),
         "next_url": reverse("booking:seat_map", args=[event.slug]),

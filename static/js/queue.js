@@ -18,6 +18,27 @@
     if (s < 60) return "under a minute";
     return "about " + Math.round(s / 60) + " min";
   }
+  // The opening's countdown ticks here, every second, from the last status ("opens_in_seconds"):
+  // the page itself is the same bytes for everyone, so it cannot carry it. The same words as
+  // presentation.until_opening.
+  function duration(s) {
+    var d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+    if (d) return d + " d " + h + " h";
+    if (h) return h + " h " + m + " min";
+    if (m) return m + " min " + (s % 60) + " s";
+    return s + " s";
+  }
+  function untilOpening(s) { return s > 0 ? "in " + duration(s) : "opening now"; }
+  var opensAt = null, ticker = null;  // opensAt: performance.now() at the opening
+  function tick() {
+    text("wr-opens-in", untilOpening(Math.max(0, Math.ceil((opensAt - performance.now()) / 1000))));
+  }
+  function countDown(seconds) {
+    opensAt = performance.now() + seconds * 1000;
+    tick();
+    if (!ticker) ticker = setInterval(tick, 1000);
+  }
+  function stopCountDown() { if (ticker) { clearInterval(ticker); ticker = null; } }
   function text(id, value) { var el = $(id); if (el && value !== undefined && value !== null) el.textContent = value; }
   function show(data) {
     if (lobby) lobby.hidden = false;
@@ -35,11 +56,14 @@
       $("wr-progress").textContent = pct + "%";
     }
     $("wr-prequeue").hidden = !data.prequeue;
-    if (data.prequeue) text("wr-opens", data.opens_in_seconds);
-    text("wr-ticket", data.ticket);
+    if (data.prequeue) {
+      if (data.opening) text("wr-opening", data.opening);
+      countDown(data.opens_in_seconds || 0);
+    } else stopCountDown();
+    text("wr-place-code", data.place_code);
     text("wr-waiting", data.waiting);
     text("wr-rate", data.admitted_per_minute);
-    if (data.seed) { text("wr-seed-label", "(revealed)"); text("wr-seed", data.seed); }
+    if (data.seed) { text("wr-seed-label", "The seed, revealed at the opening"); text("wr-seed", data.seed); }
     else text("wr-seed", data.seed_hash);
   }
   function jitter(ms) { return ms * (0.75 + Math.random() * 0.5); }

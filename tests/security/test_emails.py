@@ -36,9 +36,10 @@ def test_admin_refuses_an_event_name_with_crlf(ops):
         "starts_at_1": "20:00:00",
         "sale_opens_at_0": "2029-12-01",
         "sale_opens_at_1": "10:00:00",
-        "status": "ON_SALE",
+        "status": "DRAFT",  # on sale needs seats first (services.check_can_go_on_sale)
         "max_seats_per_buyer": "6",
         "hold_minutes": "8",
+        "time_zone": "Asia/Kolkata",
         "sections-TOTAL_FORMS": "0",
         "sections-INITIAL_FORMS": "0",
         "sections-MIN_NUM_FORMS": "0",

@@ -23,6 +23,7 @@ def set_room(event_id: int, **fields) -> None:
         "slug": f"e{event_id}",
         "name": f"Event {event_id}",
         "seed_hash": "",
+        "tz": "Asia/Kolkata",
     }
     cfg.update(fields)
     queue.client().hset(RoomKeys.of(event_id).cfg, mapping=cfg)
