@@ -149,6 +149,7 @@ MSG
 # honcho's own prefix and nginx's lines on the same clock.
 trap 'interrupted=1' INT
 status=0
+export PYTHONUNBUFFERED=1  # each line shows when it is written (a banner too), not when a buffer fills
 TZ=UTC .venv/bin/honcho --env /dev/null -f Procfile.dev start || status=$?
 [ -n "${interrupted:-}" ] && exit 0
 exit "$status"
