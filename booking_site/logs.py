@@ -36,8 +36,8 @@ class RoutineTasksAtDebug(logging.Filter):
 
     Celery logs every task it receives and finishes at INFO; a task beat sends every second (the
     waiting room's admit) would fill the worker's log with two lines a second. Put on the loggers
-    that write them (celery.worker.strategy, celery.app.trace, celery.beat); failures and retries
-    keep their level.
+    that write them (celery.worker.strategy, celery.app.trace, celery.worker.request, celery.beat);
+    failures and retries keep their level.
     """
 
     def __init__(self, tasks: Iterable[str] = ()) -> None:
@@ -73,6 +73,7 @@ def logging_config(*, level: str, routine_tasks: Iterable[str] = ()) -> dict[str
             "axes.apps": {"level": "WARNING"},  # its version banner, at every manage.py command
             "celery.worker.strategy": routine,
             "celery.app.trace": routine,
+            "celery.worker.request": routine,  # an admit that expired before a busy worker took it
             "celery.beat": routine,
         },
     }
