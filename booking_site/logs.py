@@ -23,12 +23,15 @@ FORMAT = "%(asctime)s %(name)s [%(process)d] [%(levelname)s] %(message)s"
 class Formatter(logging.Formatter):
     """ISO 8601 in UTC with milliseconds and a Z."""
 
-    converter = time.gmtime
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 
     def __init__(self, fmt: str = FORMAT, datefmt: str | None = None, **kwargs: Any) -> None:
         super().__init__(fmt, datefmt, **kwargs)
+
+    @staticmethod
+    def converter(seconds: float | None = None) -> time.struct_time:
+        return time.gmtime(seconds)
 
 
 class RoutineTasksAtDebug(logging.Filter):

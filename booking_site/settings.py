@@ -316,7 +316,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@surge.local")
 # One format and one zone (UTC) for every process (booking_site/logs.py); Celery applies it too
 # (booking_site/celery.py). The admit task runs every second: its routine lines are DEBUG.
 LOGGING = logs.logging_config(
-    level=env("LOG_LEVEL", default="INFO"), routine_tasks=[CELERY_BEAT_SCHEDULE["waiting-room-admit"]["task"]]
+    level=env("LOG_LEVEL", default="INFO"), routine_tasks=[str(CELERY_BEAT_SCHEDULE["waiting-room-admit"]["task"])]
 )
 
 # --- HTTPS ------------------------------------------------------------------------
