@@ -72,6 +72,9 @@ def logging_config(*, level: str, routine_tasks: Iterable[str] = ()) -> dict[str
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
+            # Through the root's handler only: Django's own console handler (DEBUG=true) would
+            # print each line a second time, in another format.
+            "django": {"handlers": [], "level": "INFO"},
             "django.server": {"level": "WARNING"},
             "axes.apps": {"level": "WARNING"},  # its version banner, at every manage.py command
             "celery.worker.strategy": routine,
