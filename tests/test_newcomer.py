@@ -3,7 +3,6 @@ terminal (a clean environment: none of the settings the set-up picked or made up
 are not flooded by the work beat does every second."""
 
 import logging
-import os
 import re
 import shutil
 import stat
@@ -26,7 +25,7 @@ README = (ROOT / "README.md").read_text()
 # A second terminal on a new machine: no virtualenv on the PATH, none of the project's settings.
 CLEAN = {
     "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
-    "HOME": os.environ["HOME"],
+    "HOME": str(Path.home()),
     "LANG": "C.UTF-8",
 }
 
