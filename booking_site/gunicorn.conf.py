@@ -10,6 +10,8 @@ Without SURGE_LANE it is the one plain pool of a development loop (gunicorn alon
 
 import os
 
+from booking_site.logs import GunicornLogger
+
 LANES = {
     # lane: (port, processes, threads, DB pool per process, nice)
     "lobby": (os.environ.get("LOBBY_PORT", "8001"), "2", "4", "2", 5),
@@ -37,6 +39,10 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 10
 keepalive = 75  # nginx keeps upstream connections open (keepalive in surge.conf)
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+# The project's one log format (booking_site/logs.py: UTC, ISO 8601) on gunicorn's own lines; the
+# access line leaves out gunicorn's own %(t)s timestamp (local time, another format).
+logger_class = GunicornLogger
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
 backlog = 2048
 worker_connections = 2000
 # Several pools run on one machine (the lanes, tests, benchmarks): no shared control socket.

@@ -13,10 +13,18 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from booking_site import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The local settings `make run` wrote on its first run (scripts/run.sh --setup-only), so a second
+# terminal's manage.py sees what the servers see. The environment wins over the file. ENV_FILE
+# names another file (relative to this checkout); empty reads none (the tests and devstack: their
+# processes are configured by them alone, never by a developer's .env).
+ENV_FILE = env("ENV_FILE", default=".env")
+if ENV_FILE:
+    environ.Env.read_env(BASE_DIR / ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -318,13 +326,11 @@ elif _mail_backend.endswith("filebased.EmailBackend"):
 MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@surge.local")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
-}
+# One format and one zone (UTC) for every process (booking_site/logs.py); Celery applies it too
+# (booking_site/celery.py). The admit task runs every second: its routine lines are DEBUG.
+LOGGING = logs.logging_config(
+    level=env("LOG_LEVEL", default="INFO"), routine_tasks=[str(CELERY_BEAT_SCHEDULE["waiting-room-admit"]["task"])]
+)
 
 # --- HTTPS ------------------------------------------------------------------------
 # Enforced whenever DEBUG is off. Production sits behind nginx, which terminates TLS and sets

@@ -14,6 +14,7 @@ def product_env(*, database_url: str, redis_url: str, secret_key: str | None = N
         "REDIS_URL": redis_url,
         "SECRET_KEY": secret_key or os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
         "PYTHONUNBUFFERED": "1",
+        "ENV_FILE": "",  # configured here alone, never by a developer's .env (make run's)
     }
     env.update(extra)
     return env

@@ -4,6 +4,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from booking_site.logs import GunicornLogger
+
 from .app import EmulatorApp
 from .background import BackgroundWorkers
 from .config import EmulatorConfig
@@ -29,6 +31,7 @@ class EmulatorServer(BaseApplication):
             "backlog": 2048,
             "accesslog": None,
             "loglevel": "warning",
+            "logger_class": GunicornLogger,  # the project's one log format (UTC), like every process
             "proc_name": "razorpay-emulator",
         }
         super().__init__()

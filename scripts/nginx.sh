@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The front door (nginx, Debian's package) for make run, the tests and the benchmarks.
-#   scripts/nginx.sh install   install nginx (and the brotli module when Debian has it) and wrk if missing
+#   scripts/nginx.sh install   install nginx (and the brotli module when Debian has it) if missing
+#   scripts/nginx.sh wrk       install wrk if missing (the front-door tests' load generator; `make test`)
 #   scripts/nginx.sh render    write the config under $SURGE_NGINX_DIR and check it
 #   scripts/nginx.sh run       render, then run nginx in the foreground (Procfile's `front`)
 # Settings come from the environment (defaults: make run's ports).
@@ -8,12 +9,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 export PATH="$PATH:/usr/sbin"
 
+install_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0  # the front-door tests flood the lobby with it
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
+}
+
 install() {
   local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  if ! command -v wrk >/dev/null 2>&1; then  # the front-door tests flood the lobby with it
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
-  fi
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && return 0
   echo "installing Debian's nginx for the front door"
   $sudo apt-get update -qq
@@ -64,7 +68,8 @@ render() {
 
 case "${1:-run}" in
   install) install ;;
+  wrk) install_wrk ;;
   render) install; render ;;
   run) install; render; exec nginx -p "$SURGE_NGINX_DIR" -c "$SURGE_NGINX_DIR/nginx.conf" -g "daemon off;" ;;
-  *) echo "usage: $0 install|render|run" >&2; exit 2 ;;
+  *) echo "usage: $0 install|wrk|render|run" >&2; exit 2 ;;
 esac

@@ -7,6 +7,9 @@ run its own tests beside this one by setting DATABASE_URL / TEST_DATABASE_NAME a
 
 import os
 
+# Not a developer's .env (make run writes one): the tests configure themselves, and the processes
+# they start inherit this (settings.ENV_FILE).
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("HTTPS", "false")  # tests run over plain http://127.0.0.1 (see settings.HTTPS)
