@@ -3,17 +3,16 @@ change form of every project model, on a desktop and on a phone, have no serious
 accessibility violation."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
+from tests.browser.axe import blocking_violations
 from tests.browser.conftest import shot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-BLOCKING = {"serious", "critical"}
 
 
 def project_models() -> list:
@@ -48,15 +47,6 @@ def shown_pages(every_row) -> dict[str, str]:
         reverse("admin:booking_booking_change", args=[every_row["booking"].pk]): "booking",
         reverse("admin:payments_payment_change", args=[every_row["payment"].pk]): "payment",
     }
-
-
-def blocking_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{violation['id']} ({violation['impact']}): {[node['target'] for node in violation['nodes']]}"
-        for violation in results.response["violations"]
-        if violation["impact"] in BLOCKING
-    ]
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
