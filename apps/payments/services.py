@@ -105,7 +105,6 @@ def start_payment(*, intent_id: UUID) -> datetime:
 
 # A buyer's page polls the order's state while it waits; Razorpay is asked about one order at most this often.
 STATUS_CHECK_SECONDS = 5
-WAITING_STAGES = (OrderStage.PENDING, OrderStage.CONFIRMING)
 
 
 def check_order(*, intent_id: UUID, fresh_within_seconds: float = STATUS_CHECK_SECONDS) -> OrderState:
@@ -116,14 +115,14 @@ def check_order(*, intent_id: UUID, fresh_within_seconds: float = STATUS_CHECK_S
     buyer's page reaches the ticket without waiting for the webhook's task.
 
     Pay is never offered from memory: while the recorded state would let the buyer pay, Razorpay
-    is asked every time. Only a recorded wait (PENDING, CONFIRMING: showing it a few seconds
-    longer harms no one) is re-checked at most once per `fresh_within_seconds` per order, however
-    many tabs poll. Raises GatewayUnavailable / GatewayRejected when Razorpay cannot be asked."""
+    is asked every time. Any other recorded state (a wait, an expired hold: showing it a few
+    seconds longer harms no one) is re-checked at most once per `fresh_within_seconds` per order,
+    however many tabs poll. Raises GatewayUnavailable / GatewayRejected when Razorpay cannot be asked."""
     payment = Payment.objects.select_related("intent").filter(intent_id=intent_id).first()
     if payment is not None and _may_have_open_attempt(payment):
         now = timezone.now()
         due = Payment.objects.filter(pk=payment.pk)
-        if fresh_within_seconds > 0 and order_state(intent_id=intent_id, now=now).stage in WAITING_STAGES:
+        if fresh_within_seconds > 0 and order_state(intent_id=intent_id, now=now).stage != OrderStage.PAYABLE:
             due = due.filter(
                 Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=now - timedelta(seconds=fresh_within_seconds))
             )

@@ -51,7 +51,7 @@ def checkout(request, intent_id: UUID):
         # Razorpay cannot say whether a payment is under way: Pay is not offered until it can.
         gateway_error = _unavailable(error)
         state = selectors.order_state(intent_id=intent.id)
-    if state.stage == selectors.OrderStage.CONFIRMED:
+    if state.redirect is not None:  # confirmed, here and now by a late payment: the ticket
         return redirect(state.redirect)
     payment = Payment.objects.filter(intent=intent).first()
     checkout_options = None
