@@ -76,7 +76,8 @@ def checkout(request, intent_id: UUID):
         "active": intent.is_active(now),
         "seconds_left": seconds_left,
         "time_left": f"{seconds_left // 60}:{seconds_left % 60:02d}",
-        "confirm_release": request.GET.get("release") == "confirm",
+        # ?release=confirm: the release button's own page, which says what releasing does first.
+        "confirm_release": request.GET.get("release") == "confirm" and state.stage == selectors.OrderStage.PAYABLE,
         "payment": payment,
         "gateway_error": gateway_error.message if gateway_error is not None else None,
         "refresh_seconds": gateway_error.retry_after if gateway_error is not None else None,
