@@ -66,6 +66,9 @@ def test_a_late_payment_is_pending_and_a_second_payment_is_refused(gateway_url):
     recorded = Payment.objects.get(pk=payment.pk)
     assert (recorded.status, recorded.payment_id) == (Payment.Status.ATTEMPTED, late["razorpay_payment_id"])
     assert RemotePayment.objects.get(razorpay_payment_id=late["razorpay_payment_id"]).status == "created"
+    # Reconciliation reads the same listing the same way (one function): waiting, nothing settled.
+    assert services.reconcile_payment(payment_id=payment.pk) == "pending"
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.ATTEMPTED
     # The status endpoint and the page say the same: waiting for the bank, no Pay button.
     state = status_of(buyer_browser, intent)
     assert state["state"] == "pending" and state["can_pay"] is False and state["redirect"] is None
