@@ -17,6 +17,18 @@ class SignatureInvalid(PaymentError):
     message = "The payment confirmation did not verify. If money left your account it will be refunded."
 
 
+class PaymentPending(PaymentError):
+    """A payment on this order may still go through (the bank has not answered): a second one
+    could charge the buyer twice, so none is started."""
+
+    status = 409
+    code = "payment_pending"
+    message = (
+        "Your bank has not confirmed your last payment yet, so we are not starting another one. "
+        "This page moves on by itself when the bank answers."
+    )
+
+
 class WebhookMalformed(PaymentError):
     code = "webhook_malformed"
     message = "The webhook's payload is not what Razorpay sends."

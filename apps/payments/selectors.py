@@ -1,11 +1,15 @@
 """Reads of the payments app, including the invariants the audit checks straight from the database."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
+from apps.booking import links
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Seat
 from apps.core import outbox
 from apps.payments.models import (
@@ -16,12 +20,82 @@ from apps.payments.models import (
     Payment,
     Refund,
     RemotePayment,
+    RemoteStatus,
     WebhookEvent,
 )
 
 # The longest wait between two attempts at a buyer email (tasks.py retries with backoff up to it):
 # a failure recorded more recently than this means the email is still in its own retry chain.
 EMAIL_RETRY_BACKOFF_MAX = 600
+
+
+class OrderStage(StrEnum):
+    """Where a buyer's order stands, as the checkout page and its status endpoint tell it."""
+
+    PAYABLE = "payable"  # the hold is live and no payment is under way: Pay is offered
+    PENDING = "pending"  # a payment was made and the bank has not answered: it may still go through
+    CONFIRMING = "confirming"  # the money is in; the booking is being made
+    CONFIRMED = "confirmed"  # the booking exists: the ticket
+    REFUNDED = "refunded"  # the money came too late for the seats and goes back
+    RELEASED = "released"  # the buyer gave the seats back
+    EXPIRED = "expired"  # the hold ran out with nothing paid
+
+
+STAGE_MESSAGES = {
+    OrderStage.PAYABLE: "Your seats are held. You can pay now.",
+    OrderStage.PENDING: (
+        "Waiting for your bank to confirm the payment… Please do not pay again: this page moves on by "
+        "itself when the bank answers. If the bank turns the payment down, you can pay again."
+    ),
+    OrderStage.CONFIRMING: "Payment received. We are confirming your tickets…",
+    OrderStage.CONFIRMED: "Your booking is confirmed.",
+    OrderStage.REFUNDED: (
+        "Your payment reached us after your seats were sold to someone else, so we have refunded it in full."
+    ),
+    OrderStage.RELEASED: "You released these seats; they are back on sale.",
+    OrderStage.EXPIRED: "This hold has expired and the seats went back on sale.",
+}
+
+
+@dataclass(frozen=True)
+class OrderState:
+    stage: OrderStage
+    can_pay: bool
+    message: str
+    redirect: str | None = None
+
+    def as_json(self) -> dict:
+        return {"state": str(self.stage), "can_pay": self.can_pay, "message": self.message, "redirect": self.redirect}
+
+
+def order_state(*, intent_id: UUID, now: datetime | None = None) -> OrderState:
+    """The order's real state from our database: what Razorpay reported is recorded there
+    (Payment, RemotePayment) by the webhook, the verify callback, reconciliation and
+    `services.check_order`. A payment Razorpay lists as `created` is one the bank has not
+    answered yet (a late payment): it may still succeed, so the order is PENDING and no second
+    payment is offered, whatever the browser last saw."""
+    now = now or timezone.now()
+    intent = BookingIntent.objects.select_related("booking").get(pk=intent_id)
+    payment = Payment.objects.filter(intent_id=intent_id).first()
+
+    def state(stage: OrderStage, redirect: str | None = None) -> OrderState:
+        return OrderState(stage, stage == OrderStage.PAYABLE, STAGE_MESSAGES[stage], redirect)
+
+    if intent.status == BookingIntent.Status.CONFIRMED:
+        return state(OrderStage.CONFIRMED, links.ticket_path(intent.booking.reference))
+    if intent.status == BookingIntent.Status.REFUNDED or (
+        payment is not None and payment.status == Payment.Status.REFUNDED
+    ):
+        return state(OrderStage.REFUNDED)
+    if payment is not None and payment.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED):
+        return state(OrderStage.CONFIRMING)
+    if payment is not None and payment.remote_payments.filter(status=RemoteStatus.CREATED).exists():
+        return state(OrderStage.PENDING)
+    if intent.is_active(now):
+        return state(OrderStage.PAYABLE)
+    if intent.status == BookingIntent.Status.RELEASED:
+        return state(OrderStage.RELEASED)
+    return state(OrderStage.EXPIRED)
 
 
 def invariant_violations(*, now=None) -> dict[str, int]:
@@ -51,9 +125,7 @@ def invariant_violations(*, now=None) -> dict[str, int]:
         "bookings without a captured payment": Booking.objects.exclude(
             intent__payment__status=Payment.Status.CAPTURED
         ).count(),
-        "captured payments with neither booking nor refund": Payment.objects.filter(
-            status__in=MONEY_TAKEN_STATUSES
-        )
+        "captured payments with neither booking nor refund": Payment.objects.filter(status__in=MONEY_TAKEN_STATUSES)
         .annotate(booked=has_booking, refunded=has_refund)
         .filter(booked=False, refunded=False)
         .count(),

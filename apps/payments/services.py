@@ -20,10 +20,17 @@ from django.utils import timezone
 
 from apps.booking import services as booking_services
 from apps.booking.errors import HoldExpired, SeatsUnavailable
-from apps.booking.models import Booking, BookingIntent
+from apps.booking.models import Booking, BookingIntent, BookingIntentQuerySet
 from apps.core import audit
 from apps.payments import gateway
-from apps.payments.errors import GatewayRejected, GatewayUnavailable, PaymentError, SignatureInvalid, WebhookMalformed
+from apps.payments.errors import (
+    GatewayRejected,
+    GatewayUnavailable,
+    PaymentError,
+    PaymentPending,
+    SignatureInvalid,
+    WebhookMalformed,
+)
 from apps.payments.models import (
     MONEY_TAKEN_STATUSES,
     PAID_STATUSES,
@@ -37,6 +44,7 @@ from apps.payments.models import (
     RemoteStatus,
     WebhookEvent,
 )
+from apps.payments.selectors import OrderStage, OrderState, order_state
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +90,60 @@ def ensure_order(*, intent: BookingIntent) -> Payment:
 
 
 def start_payment(*, intent_id: UUID) -> datetime:
-    """The buyer pressed Pay: extend the hold once so a slow bank page does not lose the seats."""
+    """The buyer pressed Pay: extend the hold once so a slow bank page does not lose the seats.
+
+    Razorpay is asked first (never from memory): while a payment on this order may still go
+    through, a second one could charge the buyer twice, so PaymentPending (409) is raised and
+    nothing changes. Raises GatewayUnavailable when Razorpay cannot tell us."""
+    state = check_order(intent_id=intent_id, fresh_within_seconds=0)
+    if state.stage == OrderStage.PENDING:
+        raise PaymentPending()
+    if state.stage in (OrderStage.CONFIRMING, OrderStage.CONFIRMED):
+        raise PaymentPending(state.message)
     return booking_services.extend_hold(intent_id=intent_id, minutes=settings.PAYMENT_HOLD_EXTENSION_MINUTES)
+
+
+# A buyer's page polls the order's state while it waits; Razorpay is asked about one order at most this often.
+STATUS_CHECK_SECONDS = 5
+
+
+def check_order(*, intent_id: UUID, fresh_within_seconds: float = STATUS_CHECK_SECONDS) -> OrderState:
+    """Where the order stands, after asking Razorpay for its payments when our record may be out
+    of date: an attempt may have been made (Pay was pressed, or Razorpay reported one) and nothing
+    final is recorded yet. What Razorpay lists is recorded and acted on exactly as reconciliation
+    does (`_act_on_order_payments`): a late payment captured is confirmed (or refunded) here, so the
+    buyer's page reaches the ticket without waiting for the webhook's task.
+
+    Pay is never offered from memory: while the recorded state would let the buyer pay, Razorpay
+    is asked every time. Any other recorded state (a wait, an expired hold: showing it a few
+    seconds longer harms no one) is re-checked at most once per `fresh_within_seconds` per order,
+    however many tabs poll. Raises GatewayUnavailable / GatewayRejected when Razorpay cannot be asked."""
+    payment = Payment.objects.select_related("intent").filter(intent_id=intent_id).first()
+    if payment is not None and _may_have_open_attempt(payment):
+        now = timezone.now()
+        due = Payment.objects.filter(pk=payment.pk)
+        if fresh_within_seconds > 0 and order_state(intent_id=intent_id, now=now).stage != OrderStage.PAYABLE:
+            due = due.filter(
+                Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=now - timedelta(seconds=fresh_within_seconds))
+            )
+        if due.update(last_checked_at=now):
+            _act_on_order_payments(payment=payment, remote_payments=gateway.order_payments(payment.order_id))
+    return order_state(intent_id=intent_id)
+
+
+def _may_have_open_attempt(payment: Payment) -> bool:
+    """Whether Razorpay may know something about this order that we have not recorded as final:
+    the intent can still be paid (a late payment wins a lapsed or released hold's seats when they
+    are free), and a payment may have been made (Pay extends the hold, so a never-extended hold with
+    a fresh order has had none through our page) or is recorded but not settled."""
+    intent = payment.intent
+    if intent.status not in BookingIntentQuerySet.PAYABLE_STATUSES:
+        return False
+    if payment.status in MONEY_TAKEN_STATUSES:
+        return payment.status == Payment.Status.CAPTURED  # captured without a booking yet
+    return (
+        intent.extended_at is not None or payment.status != Payment.Status.CREATED or payment.remote_payments.exists()
+    )
 
 
 # --- Checking money against the order ------------------------------------------------------
@@ -169,7 +229,9 @@ def _reject_mismatch(
     if not problems:
         return None
     refund_due = bool(
-        remote is not None and remote.get("order_id") == payment.order_id and remote.get("status") == RemoteStatus.CAPTURED
+        remote is not None
+        and remote.get("order_id") == payment.order_id
+        and remote.get("status") == RemoteStatus.CAPTURED
     )
     claimed = _money_problems(payment=payment, payment_id=payment_id, entity=reported) if reported else []
     problem = "; ".join([*problems, *(f"claimed {p}" for p in claimed if p not in problems)])
@@ -563,7 +625,13 @@ def reconcile_payment(*, payment_id: int) -> str:
                 amount_paise=refund.amount_paise,
                 reason=refund.reason,
             )
-    remote_payments = gateway.order_payments(payment.order_id)
+    return _act_on_order_payments(payment=payment, remote_payments=gateway.order_payments(payment.order_id))
+
+
+def _act_on_order_payments(*, payment: Payment, remote_payments: list[dict]) -> str:
+    """Record and act on Razorpay's listing of an order's payments (reconciliation, and a buyer's
+    page asking where the order stands): settle what took money, else note a payment the bank has
+    not answered yet (ATTEMPTED: it may still go through), else the failure."""
     _note_remote_payments(payment=payment, entities=remote_payments)
     settled = [p for p in remote_payments if p.get("status") in SETTLED_STATUSES]
     if settled:
@@ -572,6 +640,12 @@ def reconcile_payment(*, payment_id: int) -> str:
         ordered = sorted(settled, key=lambda p: (p.get("id") != payment.payment_id, p.get("created_at", 0)))
         outcomes = [settle_remote_payment(payment=payment, remote=remote).outcome for remote in ordered]
         return outcomes[0]
+    waiting = [p for p in remote_payments if p.get("status") == RemoteStatus.CREATED and p.get("id")]
+    if waiting:
+        Payment.objects.filter(pk=payment.pk, status__in=OPEN_STATUSES).update(
+            status=Payment.Status.ATTEMPTED, payment_id=str(waiting[0]["id"])[:40]
+        )
+        return "pending"
     failed = [p for p in remote_payments if p.get("status") == RemoteStatus.FAILED]
     if failed:
         record_failure(
@@ -643,7 +717,9 @@ def unclaim_confirmation_email(*, intent_id: UUID) -> None:
 
 def record_confirmation_sent(*, intent_id: UUID) -> None:
     """The email went out: no claim will be granted again, and a failure recorded before is resolved."""
-    Payment.objects.filter(intent_id=intent_id).update(confirmation_sent_at=timezone.now(), confirmation_claimed_at=None)
+    Payment.objects.filter(intent_id=intent_id).update(
+        confirmation_sent_at=timezone.now(), confirmation_claimed_at=None
+    )
     record_email_sent(intent_id=intent_id, kind=EmailFailure.Kind.CONFIRMATION)
 
 

@@ -18,11 +18,17 @@ from redis.exceptions import RedisError
 from apps.booking import links
 from apps.booking.access import owned_intent
 from apps.core.http import error_response
-from apps.payments import gateway, orders, services, tasks
-from apps.payments.errors import GatewayError, GatewayUnavailable, SignatureInvalid, WebhookMalformed
+from apps.payments import gateway, orders, selectors, services, tasks
+from apps.payments.errors import GatewayError, GatewayUnavailable, PaymentPending, SignatureInvalid, WebhookMalformed
 from apps.payments.models import Payment
 
 logger = logging.getLogger(__name__)
+
+
+def _unavailable(error: GatewayError) -> GatewayUnavailable:
+    """Whatever kept Razorpay from answering, the buyer is told to try again shortly (503 +
+    Retry-After), never shown a 500."""
+    return error if isinstance(error, GatewayUnavailable) else GatewayUnavailable(str(error))
 
 
 @require_GET
@@ -31,19 +37,25 @@ def checkout(request, intent_id: UUID):
     if intent.status == intent.Status.CONFIRMED:
         return redirect(links.ticket_path(intent.booking.reference))
     now = timezone.now()
-    active = intent.is_active(now)
-    payment = Payment.objects.filter(intent=intent).first()
     gateway_error = None
-    if active and payment is None:
+    if intent.is_active(now) and not Payment.objects.filter(intent=intent).exists():
         try:
-            payment = orders.order_for_checkout(intent=intent)
+            orders.order_for_checkout(intent=intent)
         except GatewayError as error:
             logger.warning("order for intent %s not created: %s", intent.id, error)
             # Slow (the worker makes it), paused (circuit open), down or refusing: the buyer tries again shortly.
-            gateway_error = error if isinstance(error, GatewayUnavailable) else GatewayUnavailable(str(error))
-    processing = payment is not None and payment.status in (Payment.Status.AUTHORIZED, Payment.Status.CAPTURED)
+            gateway_error = _unavailable(error)
+    try:
+        state = services.check_order(intent_id=intent.id)
+    except GatewayError as error:
+        # Razorpay cannot say whether a payment is under way: Pay is not offered until it can.
+        gateway_error = _unavailable(error)
+        state = selectors.order_state(intent_id=intent.id)
+    if state.redirect is not None:  # confirmed, here and now by a late payment: the ticket
+        return redirect(state.redirect)
+    payment = Payment.objects.filter(intent=intent).first()
     checkout_options = None
-    if active and payment is not None and not processing:
+    if state.can_pay and payment is not None and gateway_error is None:
         checkout_options = {
             "key": settings.RAZORPAY_KEY_ID,
             "amount": payment.amount_paise,
@@ -55,21 +67,25 @@ def checkout(request, intent_id: UUID):
             "notes": {"intent_id": str(intent.id)},
             "theme": {"color": "#5a31f4"},
         }
+    seconds_left = max(0, int((intent.expires_at - now).total_seconds()))
     context = {
         "intent": intent,
         "event": intent.event,
         "seats": [link.seat for link in intent.intent_seats.all()],
-        "active": active,
-        "seconds_left": max(0, int((intent.expires_at - now).total_seconds())),
+        "state": state,
+        "active": intent.is_active(now),
+        "seconds_left": seconds_left,
+        "time_left": f"{seconds_left // 60}:{seconds_left % 60:02d}",
+        # ?release=confirm: the release button's own page, which says what releasing does first.
+        "confirm_release": request.GET.get("release") == "confirm" and state.stage == selectors.OrderStage.PAYABLE,
         "payment": payment,
-        "processing": processing,
         "gateway_error": gateway_error.message if gateway_error is not None else None,
         "refresh_seconds": gateway_error.retry_after if gateway_error is not None else None,
         "checkout_options": checkout_options,
         "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
         "start_url": reverse("payments:start", args=[intent.id]),
         "verify_url": reverse("payments:verify", args=[intent.id]),
-        "refund_pending": intent.status == intent.Status.REFUNDED,
+        "status_url": reverse("payments:status", args=[intent.id]),
     }
     if gateway_error is None:
         return render(request, "booking/checkout.html", context)
@@ -83,11 +99,32 @@ def checkout(request, intent_id: UUID):
 
 @require_POST
 def start(request, intent_id: UUID):
-    """Pay was pressed: extend the hold once; the page moves its countdown."""
+    """Pay was pressed: extend the hold once; the page moves its countdown. Refused (409) while a
+    payment on this order may still go through, so nobody pays twice."""
     owned_intent(request, intent_id)
-    expires_at = services.start_payment(intent_id=intent_id)
+    try:
+        expires_at = services.start_payment(intent_id=intent_id)
+    except PaymentPending as error:
+        return error_response(request, error, as_json=True)
+    except GatewayError as error:
+        return error_response(request, _unavailable(error), as_json=True)
     seconds = max(0, int((expires_at - timezone.now()).total_seconds()))
     return JsonResponse({"expires_at": expires_at.isoformat(), "seconds_left": seconds})
+
+
+@require_GET
+def status(request, intent_id: UUID):
+    """Where the order really stands (the page asks after the payment window closes, and while
+    the bank has not answered): {"state", "can_pay", "message", "redirect"}. Never cached."""
+    owned_intent(request, intent_id)
+    try:
+        state = services.check_order(intent_id=intent_id)
+    except GatewayError as error:
+        response = error_response(request, _unavailable(error), as_json=True)
+    else:
+        response = JsonResponse(state.as_json())
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST

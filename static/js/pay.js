@@ -1,47 +1,144 @@
-// Opens the Razorpay Checkout modal. The handler's ids go to our verify endpoint (CSRF-protected);
-// a failure or a closed modal lets the buyer try again while the hold lasts.
+// The checkout's payment. Opens Razorpay Checkout; the handler's ids go to our verify endpoint
+// (CSRF-protected). Whenever the payment window closes after an attempt, or verifying fails, the
+// page asks the server where the order really stands (the status endpoint) instead of guessing
+// from what the window said: a late payment may still go through, so while the bank has not
+// answered the page says so, offers no second payment, keeps asking, and opens the ticket itself.
 (function () {
-  var button = document.getElementById("pay-button");
-  if (!button) return;
-  var options = JSON.parse(document.getElementById("checkout-options").textContent);
   var config = document.getElementById("pay-config");
-  var csrf = config.querySelector("input[name=csrfmiddlewaretoken]").value;
+  if (!config) return;
+  var button = document.getElementById("pay-button");
   var statusEl = document.getElementById("pay-status");
+  var optionsEl = document.getElementById("checkout-options");
+  var csrfInput = config.querySelector("input[name=csrfmiddlewaretoken]");
+  var WAITING = "Waiting for your bank to confirm the payment…";
+  var POLL_FIRST = 3000, POLL_MAX = 15000;
+  var pollDelay = POLL_FIRST, pollTimer = null;
 
-  function say(text) { statusEl.textContent = text; }
+  // Progress goes to the polite status region; an error also takes the focus, so it is read at once.
+  function say(text, isError) {
+    statusEl.textContent = text;
+    if (isError) statusEl.focus();
+  }
+  function allowPay(on) { if (button) button.disabled = !on; }
+  function retryAfter(response) {
+    var seconds = parseInt(response.headers.get("Retry-After"), 10);
+    return seconds > 0 ? seconds * 1000 : null;
+  }
+  function answer(response) {
+    return response.json().then(
+      function (body) { return { ok: response.ok, status: response.status, wait: retryAfter(response), body: body }; },
+      function () { return { ok: false, status: response.status, wait: retryAfter(response), body: {} }; }
+    );
+  }
   function post(url, data) {
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+      headers: { "X-CSRFToken": csrfInput.value, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams(data || {}).toString()
-    }).then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); });
+    }).then(answer);
   }
 
+  // --- Where the order stands ----------------------------------------------------------------
+  // `payableText`: what to say when the server says the buyer may pay (again).
+  var payableText = "";
+
+  function poll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(checkStatus, delay);
+    pollDelay = Math.min(POLL_MAX, Math.round(pollDelay * 1.5));
+  }
+
+  function checkStatus() {
+    clearTimeout(pollTimer);
+    fetch(config.dataset.statusUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+      .then(answer)
+      .then(function (result) {
+        if (!result.ok) {
+          // The gateway is not answering (503) or we are asked to slow down: nothing is known, so
+          // nothing is offered; ask again when told to.
+          if (!statusEl.textContent) say("Checking your payment with the bank…");
+          allowPay(false);
+          poll(result.wait || pollDelay);
+          return;
+        }
+        show(result.body);
+      })
+      .catch(function () { allowPay(false); poll(pollDelay); });
+  }
+
+  function show(state) {
+    if (state.state === "confirmed" && state.redirect) {
+      say("Payment confirmed. Opening your tickets…");
+      window.location.assign(state.redirect);
+      return;
+    }
+    if (state.state === "pending" || state.state === "confirming") {
+      say(state.state === "pending" ? WAITING + " Please do not pay again: this page moves on by itself." : state.message);
+      allowPay(false);
+      poll(pollDelay);
+      return;
+    }
+    if (state.can_pay) {
+      say(payableText || state.message);
+      allowPay(true);
+      return;
+    }
+    say(state.message, true);  // released, expired or refunded: nothing more to pay
+    allowPay(false);
+    window.setTimeout(function () { window.location.reload(); }, 4000);
+  }
+
+  function afterAttempt(text) {
+    payableText = text;
+    allowPay(false);
+    pollDelay = POLL_FIRST;
+    checkStatus();
+  }
+
+  // Loaded while the bank has not answered (or the booking is being made): keep asking.
+  if (config.dataset.state === "pending" || config.dataset.state === "confirming") poll(pollDelay);
+  if (!button || !optionsEl) return;
+
+  // --- Paying --------------------------------------------------------------------------------
+  var options = JSON.parse(optionsEl.textContent);
   options.handler = function (response) {
     say("Payment received, confirming your tickets…");
-    button.disabled = true;
+    allowPay(false);
     post(config.dataset.verifyUrl, response).then(function (result) {
-      if (result.body.redirect) { window.location.assign(result.body.redirect); return; }
-      say(result.body.detail || "We could not confirm the payment. If money left your account it will be refunded.");
-      button.disabled = false;
-    }).catch(function () { window.location.reload(); });
+      if (result.body.status === "confirmed" && result.body.redirect) { window.location.assign(result.body.redirect); return; }
+      if (!result.ok) say(result.body.detail || "We could not confirm the payment yet.", true);
+      afterAttempt("We could not confirm that payment. If money left your account it will be refunded. Your seats are still held; you can pay again.");
+    }).catch(function () { afterAttempt(""); });
   };
-  options.modal = { ondismiss: function () { say("Payment cancelled. Your seats are still held; you can pay again."); button.disabled = false; } };
+  options.modal = {
+    ondismiss: function () { afterAttempt("Payment cancelled. Your seats are still held; you can pay again."); }
+  };
 
   button.addEventListener("click", function () {
-    button.disabled = true;
+    allowPay(false);
     say("Opening the payment window…");
     post(config.dataset.startUrl).then(function (result) {
-      if (!result.ok) { say(result.body.detail || "This hold can no longer be paid."); return; }
+      if (result.status === 409) {  // a payment may still go through: no second one
+        say(result.body.detail || WAITING, true);
+        afterAttempt("");
+        return;
+      }
+      if (!result.ok) {
+        say(result.body.detail || "This hold can no longer be paid.", true);
+        if (result.status === 503) setTimeout(function () { allowPay(true); }, result.wait || 10000);
+        return;
+      }
       if (window.surgeSetDeadline) window.surgeSetDeadline(result.body.seconds_left);
       var rzp = new window.Razorpay(options);
       rzp.on("payment.failed", function (response) {
-        say("Payment failed: " + (response.error && response.error.description || "declined") + ". You can try again.");
-        button.disabled = false;
+        var reason = (response.error && response.error.description) || "declined";
+        say("Payment failed: " + reason + ". You can try again.");  // no focus: the payment window has it
+        // The window stays open for another try; the server still decides whether Pay is offered.
+        payableText = "Payment failed: " + reason + ". You can try again.";
       });
       rzp.open();
       say("");
-    }).catch(function () { say("Network problem, please try again."); button.disabled = false; });
+    }).catch(function () { say("Network problem, please try again.", true); allowPay(true); });
   });
 })();
