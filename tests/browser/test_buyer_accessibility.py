@@ -81,6 +81,8 @@ def test_every_buyer_page_has_no_serious_accessibility_violation(browser, live_s
         checkout = reverse("payments:checkout", args=[held.intent.id])
         audit.visit("checkout", checkout, ready="#pay-button")
         shot(audit.page, f"a11y-{viewport}-checkout")
+        audit.visit("release question", checkout + "?release=confirm", ready="#release-heading")
+        audit.visit("checkout again", checkout, ready="#pay-button")
         audit.page.get_by_role("button", name="Pay").click()
         modal = audit.page.frame_locator("#rzp-emu-frame")
         modal.locator("#rzp-emu-pay-success").wait_for()
@@ -95,7 +97,7 @@ def test_every_buyer_page_has_no_serious_accessibility_violation(browser, live_s
     finally:
         audit.context.close()
     assert Booking.objects.filter(intent=held.intent).exists()  # the journey really reached the ticket
-    assert set(audit.seen) >= {"event list", "event page", "queue (paused)", "seat map", "checkout"}
+    assert set(audit.seen) >= {"event list", "event page", "queue (paused)", "seat map", "checkout", "release question"}
     assert {"payment modal", "ticket", "find my tickets", "404", "500"} <= set(audit.seen)
     assert not audit.found, "\n".join(f"{name}: {v}" for name, vs in audit.found.items() for v in vs)
 
