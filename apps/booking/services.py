@@ -638,7 +638,7 @@ def request_ticket_email(*, booking_id: int, acting_user: AbstractBaseUser | Non
 
     Raises Booking.DoesNotExist for no such booking."""
     booking = Booking.objects.only("reference", "buyer_email").get(pk=booking_id)
-    with transaction.atomic():
+    with transaction.atomic(durable=True):
         outbox.announce(TICKET_EMAIL_REQUESTED, reference=booking.reference, email=booking.buyer_email)
         if acting_user is not None:
             audit.record(acting_user=acting_user, action="resend ticket email", target=f"booking {booking.reference}")
@@ -668,4 +668,5 @@ def send_tickets_again(*, email: str, reference: str, client_ip: str | None) -> 
     )
     if wait_ms:
         raise TooManyAttempts(math.ceil(wait_ms / 1000))
-    outbox.announce(TICKET_EMAIL_REQUESTED, reference=reference.upper(), email=email)
+    with transaction.atomic(durable=True):  # the announcement is delivered after this commit, or by the relay
+        outbox.announce(TICKET_EMAIL_REQUESTED, reference=reference.upper(), email=email)

@@ -24,6 +24,7 @@ from apps.booking.models import Booking, BookingIntent, BookingIntentQuerySet
 from apps.core import audit
 from apps.payments import gateway
 from apps.payments.errors import (
+    GatewayError,
     GatewayRejected,
     GatewayUnavailable,
     PaymentError,
@@ -103,8 +104,10 @@ def start_payment(*, intent_id: UUID) -> datetime:
     return booking_services.extend_hold(intent_id=intent_id, minutes=settings.PAYMENT_HOLD_EXTENSION_MINUTES)
 
 
-# A buyer's page polls the order's state while it waits; Razorpay is asked about one order at most this often.
+# A buyer's page polls the order's state while it waits; Razorpay is asked about one order at most
+# this often, and at most once a second while the order looks payable (start_payment always asks).
 STATUS_CHECK_SECONDS = 5
+PAYABLE_CHECK_SECONDS = 1
 
 
 def check_order(*, intent_id: UUID, fresh_within_seconds: float = STATUS_CHECK_SECONDS) -> OrderState:
@@ -114,20 +117,29 @@ def check_order(*, intent_id: UUID, fresh_within_seconds: float = STATUS_CHECK_S
     does (`_act_on_order_payments`): a late payment captured is confirmed (or refunded) here, so the
     buyer's page reaches the ticket without waiting for the webhook's task.
 
-    Pay is never offered from memory: while the recorded state would let the buyer pay, Razorpay
-    is asked every time. Any other recorded state (a wait, an expired hold: showing it a few
-    seconds longer harms no one) is re-checked at most once per `fresh_within_seconds` per order,
-    however many tabs poll. Raises GatewayUnavailable / GatewayRejected when Razorpay cannot be asked."""
+    One order is asked about at most once per `fresh_within_seconds` however many tabs poll (once
+    per PAYABLE_CHECK_SECONDS while it looks payable: a polling page must not spend the merchant's
+    API quota), and Pay itself always asks (`start_payment`, 0). A failed ask gives its slot back,
+    so reconciliation's own schedule is not pushed back by it. Raises GatewayUnavailable /
+    GatewayRejected when Razorpay cannot be asked."""
     payment = Payment.objects.select_related("intent").filter(intent_id=intent_id).first()
     if payment is not None and _may_have_open_attempt(payment):
         now = timezone.now()
+        window = fresh_within_seconds
+        if window > 0 and order_state(intent_id=intent_id, now=now).stage == OrderStage.PAYABLE:
+            window = min(window, PAYABLE_CHECK_SECONDS)
         due = Payment.objects.filter(pk=payment.pk)
-        if fresh_within_seconds > 0 and order_state(intent_id=intent_id, now=now).stage != OrderStage.PAYABLE:
-            due = due.filter(
-                Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=now - timedelta(seconds=fresh_within_seconds))
-            )
+        if window > 0:
+            due = due.filter(Q(last_checked_at__isnull=True) | Q(last_checked_at__lt=now - timedelta(seconds=window)))
         if due.update(last_checked_at=now):
-            _act_on_order_payments(payment=payment, remote_payments=gateway.order_payments(payment.order_id))
+            try:
+                remote_payments = gateway.order_payments(payment.order_id)
+            except GatewayError:
+                Payment.objects.filter(pk=payment.pk, last_checked_at=now).update(
+                    last_checked_at=payment.last_checked_at
+                )
+                raise
+            _act_on_order_payments(payment=payment, remote_payments=remote_payments)
     return order_state(intent_id=intent_id)
 
 

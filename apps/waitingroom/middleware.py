@@ -14,8 +14,9 @@ Checkout URLs carry an intent id, not a slug. When a hold is made (the booking c
 `intent_held`, see receivers.py), `wr:intent:<id> -> "<event>|<visitor>"` is recorded: the owner reaches that checkout (payment pages
 included) for as long as the hold lasts and after, without needing a lease; anyone else
 needs an admission to that event, and then meets the booking core's owner check (404). An
-intent without a record (made by ops or a script) is not gated. The payment's verify call is
-never gated (UNGATED_CHECKOUT): the money is taken by then, and the view checks owner and signature.
+intent without a record (made by ops or a script) is not gated. The payment's verify call and
+the order's status are never gated (UNGATED_CHECKOUT): the money may be taken by then (a late bank's
+page polls the status to reach its ticket), and the views check the owner (and the signature).
 
 Every request on these URLs, staff's included, carries `request.visitor_id`: the visitor id from
 the signed `wr_vid` cookie, minted when missing or not genuine. The booking core takes it as the
@@ -47,7 +48,7 @@ EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/")
 CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/(?P<rest>.*)$")
 # Checkout URLs that never wait on the room (nor on its Redis): the payment's verify call comes
 # after the money is taken, and is proven by Razorpay's signature and the view's owner check.
-UNGATED_CHECKOUT = ("pay/verify/",)
+UNGATED_CHECKOUT = ("pay/verify/", "pay/status/")
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0
 

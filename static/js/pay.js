@@ -54,6 +54,7 @@
     fetch(config.dataset.statusUrl, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
       .then(answer)
       .then(function (result) {
+        if (result.status === 404) { window.location.reload(); return; }  // the hold is gone: the page says why
         if (!result.ok) {
           // The gateway is not answering (503) or we are asked to slow down: nothing is known, so
           // nothing is offered; ask again when told to.

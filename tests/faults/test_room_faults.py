@@ -145,6 +145,11 @@ def test_verify_and_ticket_answer_with_redis_down_and_the_rest_is_503_not_500(pr
     answer = holder.post(verify, {"razorpay_order_id": "order_x", "razorpay_payment_id": "pay_x"})
     assert answer.status_code == 400 and answer.json()["error"] == "signature_invalid", answer.content
     assert browser("stranger").post(verify, {"razorpay_order_id": "order_x"}).status_code == 404
+    # So does the paid order's status, which a page waiting for a late bank polls to reach its ticket.
+    status = holder.get(f"/checkout/{paid.intent.id}/pay/status/")
+    assert status.status_code == 200 and status.json()["state"] == "confirmed", status.content
+    assert booking.reference in status.json()["redirect"]
+    assert browser("stranger").get(f"/checkout/{paid.intent.id}/pay/status/").status_code == 404
     # The ticket behind the signed link.
     ticket = Client().get(links.ticket_path(booking.reference))
     assert ticket.status_code == 200 and booking.reference in ticket.content.decode()
