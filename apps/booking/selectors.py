@@ -279,6 +279,10 @@ class SaleFacts:
     def can_choose_seats(self) -> bool:
         return self.badge in (SaleBadge.ON_SALE, SaleBadge.FEW_LEFT)
 
+    @property
+    def opens_later(self) -> bool:
+        return self.badge == SaleBadge.OPENS
+
 
 def sale_facts(events: list[Event], now: datetime | None = None) -> dict[int, SaleFacts]:
     """Price range, free seats and badge of each event: one aggregate query for them all, on the

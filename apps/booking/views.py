@@ -81,7 +81,6 @@ def event_detail(request, slug: str):
     context = {
         "event": event,
         "sale": facts,
-        "opens_later": event.status == event.Status.ON_SALE and not event.is_on_sale(now),
         "lobby_template": settings.BOOKING_EVENT_LOBBY_TEMPLATE,
     }
     return _sale_page(request, "booking/event_detail.html", context, [facts], now)

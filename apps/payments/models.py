@@ -90,9 +90,7 @@ class Refund(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(
-                name="refund_status_valid", condition=Q(status__in=RefundStatus.values)
-            ),
+            models.CheckConstraint(name="refund_status_valid", condition=Q(status__in=RefundStatus.values)),
             models.CheckConstraint(name="refund_amount_positive", condition=Q(amount_paise__gte=100)),
         ]
 

@@ -73,17 +73,22 @@ EMAIL_RETRY_BACKOFF_MAX = selectors.EMAIL_RETRY_BACKOFF_MAX  # ... up to 10 minu
 
 
 def _retry_email(task, *, intent_id: UUID, kind: str, error: Exception) -> None:
-    retries = task.request.retries
-    gave_up = retries >= task.max_retries
+    gave_up = task.request.retries >= task.max_retries
     services.record_email_failure(
         intent_id=intent_id, kind=kind, error=f"{type(error).__name__}: {error}", gave_up=gave_up
     )
-    if gave_up:
-        logger.error("%s email for intent %s not sent after %d attempts: %s", kind, intent_id, retries + 1, error)
+    _retry_or_give_up(task, error=error, what=f"{kind} email for intent {intent_id}")
+
+
+def _retry_or_give_up(task, *, error: Exception, what: str) -> None:
+    """Retry an email task with exponential backoff and full jitter, or log that it gave up."""
+    retries = task.request.retries
+    if retries >= task.max_retries:
+        logger.error("%s not sent after %d attempts: %s", what, retries + 1, error)
         return
     countdown = get_exponential_backoff_interval(EMAIL_RETRY_BACKOFF, retries, EMAIL_RETRY_BACKOFF_MAX, True)
-    logger.warning("%s email for intent %s failed (%s); retry in %d s", kind, intent_id, error, countdown)
-    raise task.retry(exc=error, countdown=countdown)
+    logger.warning("%s failed (%s); retry in %d s", what, error, countdown)
+    raise task.retry(exc=error, countdown=countdown) from error
 
 
 def _mail_ticket(booking: Booking) -> None:
@@ -165,11 +170,6 @@ def send_ticket_email(self, reference: str, email: str) -> bool:
     try:
         _mail_ticket(booking)
     except Exception as error:
-        retries = self.request.retries
-        if retries >= self.max_retries:
-            logger.error("ticket email for booking %s not re-sent after %d attempts: %s", reference, retries + 1, error)
-            return False
-        countdown = get_exponential_backoff_interval(EMAIL_RETRY_BACKOFF, retries, EMAIL_RETRY_BACKOFF_MAX, True)
-        logger.warning("ticket email for booking %s failed (%s); retry in %d s", reference, error, countdown)
-        raise self.retry(exc=error, countdown=countdown) from error
+        _retry_or_give_up(self, error=error, what=f"ticket email again for booking {reference}")
+        return False
     return True

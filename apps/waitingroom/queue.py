@@ -78,7 +78,7 @@ def lua_source(script: str, libs: tuple[str, ...] = (), keys: tuple[str, ...] = 
     """One script's text: a generated header, the shared functions it uses, then the script.
 
     Redis runs each script alone (EVAL cannot `require` another file), so the shared functions
-    (lua/lib/*.lua: admit, join_line, take_tokens, ...) are concatenated in front of the script
+    (lua/lib/*.lua: admit, join_line, ...; the token bucket from apps/core/lua, apps.core.ratelimit) are concatenated in front of the script
     that calls them; Redis Functions would share them but must be loaded on every server before
     the first call and have no load-on-miss like EVALSHA's. The header declares, as locals, the
     contract's values (contract.py: states, numbers, HMGET field lists) and the KEYS in the
@@ -134,7 +134,9 @@ def admit(conn, event_id: int, now_ms: int, max_scan: int = MAX_SCAN) -> AdmitRe
     count, reclaimed, skipped, inside, out, reason = SCRIPTS.admit(
         keys=RoomKeys.of(event_id).queue_keys, args=[now_ms, max_scan], client=conn
     )
-    return AdmitResult([as_text(v) for v in out], int(reclaimed), int(skipped), int(inside), AdmitReason(as_text(reason)))
+    return AdmitResult(
+        [as_text(v) for v in out], int(reclaimed), int(skipped), int(inside), AdmitReason(as_text(reason))
+    )
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,10 @@ def intent_held_pins_slot(sender, held, **kwargs):
         return  # made outside the gate (staff, a script)
     try:
         services.record_hold(
-            event_id=held.event_id, visitor_id=held.session_ref, intent_id=str(held.intent_id), expires_at=held.expires_at
+            event_id=held.event_id,
+            visitor_id=held.session_ref,
+            intent_id=str(held.intent_id),
+            expires_at=held.expires_at,
         )
     except RedisError:
         logger.warning("could not record hold %s for the gate", held.intent_id)

@@ -256,9 +256,7 @@ def admit_all() -> int:
     refresh the inventory state and admit, for every event whose room is on."""
     now = timezone.now()
     admitted = 0
-    configs = WaitingRoomConfig.objects.select_related("event").filter(
-        event__starts_at__gte=now - timedelta(days=1)
-    )
+    configs = WaitingRoomConfig.objects.select_related("event").filter(event__starts_at__gte=now - timedelta(days=1))
     for config in configs:
         mirror_config(config=config)
         if config.mode == RoomMode.OFF:
