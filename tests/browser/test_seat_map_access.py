@@ -7,12 +7,13 @@ takes focus to its message and marks the fields (with and without JavaScript).""
 import re
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from apps.booking import services
 from apps.booking.models import BookingIntent
 from tests.browser.conftest import shot
-from tests.factories import make_event
+from tests.factories import buyer, make_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -20,6 +21,7 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 MAX_NAVIGATION_KEYS = 40  # the issue's limit, from the event page to the Pay button
 MIN_TARGET_PX = 24  # WCAG 2.2, 2.5.8 Target Size (Minimum)
+BLOCKING = {"serious", "critical"}
 ASHA = {"name": "Asha Rao", "email": "asha@example.com", "phone": "+91 98765 43210"}
 
 
@@ -176,6 +178,16 @@ def test_the_seats_are_one_tab_stop_and_the_arrow_keys_cross_rows_and_sections(p
     expect(page.locator("#sm-hold")).to_be_focused()
 
 
+def assert_no_blocking_axe_violation(page) -> None:
+    """axe-core finds nothing serious or critical on the page as it is now (the grid's roles among it)."""
+    found = [
+        f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']][:5]}"
+        for v in Axe().run(page).response["violations"]
+        if v["impact"] in BLOCKING
+    ]
+    assert not found, found
+
+
 def in_viewport(box, viewport) -> bool:
     return (
         box is not None
@@ -207,6 +219,7 @@ def stage_offset(page) -> float:
 
 def test_on_a_phone_the_hold_button_is_on_screen_once_a_seat_is_picked(open_page, live_server, gateway_url):
     event = make_event()
+    services.hold_seats(event=event, seat_labels=["C-4", "C-5"], **buyer(7))  # someone else's: shown held
     page = open_page(PHONE, has_touch=True, is_mobile=True)
     open_seat_map(page, live_server, event)
     hold = page.get_by_role("button", name="Hold seats")
@@ -222,6 +235,7 @@ def test_on_a_phone_the_hold_button_is_on_screen_once_a_seat_is_picked(open_page
     expect(page.locator("#sm-scroll-hint")).to_be_hidden()
     assert stage_offset(page) <= 2
     print("screenshot", shot(page, "seatmap-phone-bar", full_page=False))
+    assert_no_blocking_axe_violation(page)
 
     # Hold with the details still empty: the page takes the buyer to them (the bar stays in view).
     hold.tap()
@@ -234,7 +248,8 @@ def test_on_a_phone_the_hold_button_is_on_screen_once_a_seat_is_picked(open_page
     print("screenshot", shot(page, "seatmap-phone-details", full_page=False))
     hold.tap()
     page.wait_for_url("**/checkout/**")
-    assert list(BookingIntent.objects.get().seats.values_list("label", flat=True)) == ["A-1"]
+    intent = BookingIntent.objects.get(buyer_email=ASHA["email"])
+    assert list(intent.seats.values_list("label", flat=True)) == ["A-1"]
 
     desktop = open_page(DESKTOP)
     open_seat_map(desktop, live_server, event)
@@ -244,6 +259,7 @@ def test_on_a_phone_the_hold_button_is_on_screen_once_a_seat_is_picked(open_page
     assert in_viewport(desktop.locator("#sm-hold").bounding_box(), DESKTOP)
     assert stage_offset(desktop) <= 2
     print("screenshot", shot(desktop, "seatmap-desktop-bar", full_page=False))
+    assert_no_blocking_axe_violation(desktop)
 
 
 def test_touch_targets_are_at_least_24_px_and_wide_rows_say_they_scroll(open_page, live_server):
@@ -271,6 +287,7 @@ def test_touch_targets_are_at_least_24_px_and_wide_rows_say_they_scroll(open_pag
     expect(page.locator(".stage")).to_be_in_viewport()
     assert stage_offset(page) <= 2
     print("screenshot", shot(page, "seatmap-phone-wide", full_page=False))
+    assert_no_blocking_axe_violation(page)
 
 
 def test_a_refused_hold_takes_focus_to_its_message_and_marks_the_fields(page, live_server, gateway_url):
@@ -309,12 +326,11 @@ def test_a_refused_hold_takes_focus_to_its_message_and_marks_the_fields(page, li
     expect(page.locator("#sm-phone")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_role("textbox", name="Phone")).to_have_accessible_description(re.compile("7 to 15 digits"))
     shot(page, "seatmap-refused", full_page=False)
+    assert_no_blocking_axe_violation(page)
 
     # A seat taken meanwhile: named in the message, which gets the focus.
     page.fill("#sm-phone", ASHA["phone"])
-    services.hold_seats(
-        event=event, seat_labels=["A-1"], buyer_name="B", buyer_email="b@example.com", buyer_phone="+919876543210"
-    )
+    services.hold_seats(event=event, seat_labels=["A-1"], **buyer(5))
     hold.click()
     expect(error).to_be_focused()
     expect(error).to_have_text("Sorry, these seats were just taken: A-1. Choose other seats.")
@@ -350,3 +366,18 @@ def test_without_javascript_a_refused_hold_focuses_its_message_and_marks_the_fie
     )
     shot(page, "seatmap-no-javascript-refused", full_page=False)
     assert not BookingIntent.objects.exists()
+
+    # The same form from the "Simple seat list" link, with scripts on (axe-core needs them): the bar
+    # sums the ticked seats, and the refused page has nothing serious for axe either.
+    page = open_page(PHONE)
+    page.goto(f"{live_server.url}/events/{event.slug}/seats/?section=all")
+    page.check('input[name="seat"][value="B-3"]', force=True)
+    page.check('input[name="seat"][value="B-4"]', force=True)
+    expect(page.locator("#sm-chosen")).to_have_text("2 seats: B-3, B-4 · ₹3,000")
+    page.fill('input[name="name"]', ASHA["name"])
+    page.fill('input[name="email"]', "asha@example")
+    page.fill('input[name="phone"]', ASHA["phone"])
+    page.get_by_role("button", name="Hold seats").click()
+    expect(page.locator("#hold-errors")).to_be_focused()
+    expect(page.locator("#sm-chosen")).to_have_text("2 seats: B-3, B-4 · ₹3,000")  # the choice is kept
+    assert_no_blocking_axe_violation(page)
