@@ -20,20 +20,22 @@ def seat_grid_html(seat_map: SeatMap) -> str:
         f'<p class="availability"><strong>{seat_map.available}</strong> of {seat_map.total} seats available.</p>',
     ]
     for section in seat_map.sections:
+        price = rupees(section.price_paise)
         parts.append(
-            f'<fieldset class="section"><legend>{escape(section.name)} · {rupees(section.price_paise)} '
+            f'<fieldset class="section" data-price="{section.price_paise}"><legend>{escape(section.name)} · {price} '
             f'<span class="small">({section.available} left)</span></legend>'
         )
         for row_label, seats in section.rows:
-            parts.append(f'<div class="row"><span class="row-label" aria-hidden="true">{escape(row_label)}</span>')
+            row = escape(row_label)
+            parts.append(f'<div class="row"><span class="row-label" aria-hidden="true">{row}</span>')
             for seat in seats:
-                label = escape(seat.label)
                 disabled = "" if seat.state == "available" else " disabled"
                 parts.append(
-                    f'<label class="seat {seat.state}"><input type="checkbox" name="seat" value="{label}"'
-                    f' aria-label="Seat {label}, {seat.state}"{disabled}><span>{seat.number}</span></label>'
+                    f'<label class="seat {seat.state}"><input type="checkbox" name="seat" value="{escape(seat.label)}"'
+                    f' aria-label="Row {row} seat {seat.number}, {price}, {seat.state}"{disabled}>'
+                    f"<span>{seat.number}</span></label>"
                 )
-            parts.append("</div>")
+            parts.append(f'<span class="row-label" aria-hidden="true">{row}</span></div>')
         parts.append("</fieldset>")
     parts.append("</div>")
     return "".join(parts)

@@ -310,7 +310,7 @@ def test_without_javascript_a_large_venue_shows_one_section(client, stadium, dja
     assert refused.status_code == 409  # answered with the chosen seats' section, the taken one named
     html = refused.content.decode()
     assert f"taken: {third}-1" in html and html.count('type="checkbox"') == 5000
-    assert f'value="{third}-1" aria-label="Seat {third}-1, held" disabled' in html
+    assert f'value="{third}-1" aria-label="Row {third} seat 1, ₹1,200, held" disabled' in html
     assert client.get(seats_url(stadium) + "?section=999999").status_code == 404
 
 

@@ -44,7 +44,7 @@ def test_seat_map_is_cached_and_invalidated_on_change(
         services.hold_seats(event=event, seat_labels=["A-1"], **buyer())
     body = client.get(form).content.decode()
     assert "<strong>39</strong> of 40 seats available" in body
-    assert 'value="A-1" aria-label="Seat A-1, held" disabled' in body
+    assert 'value="A-1" aria-label="Row A seat 1, ₹1,500, held" disabled' in body
     # ... and the map's availability document, which seatmap.js draws, says the same.
     availability = client.get(f"/events/{event.slug}/seats/availability.json").json()
     assert availability["left"] == 39 and availability["held"] == {"A": [1, 1]}

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from apps.booking import services
 from apps.booking.models import BookingIntent
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import shot
 from tests.factories import buyer, make_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -18,35 +18,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 FIRST_VIEW_MS = 1000
-
-
-@pytest.fixture
-def open_page(browser):
-    """Pages in fresh contexts of the session's Chromium; whatever the Content-Security-Policy
-    blocks fails the test (as in conftest.page)."""
-    contexts, blocked = [], []
-
-    def open_page(viewport=DESKTOP, cpu_slowdown: int = 1, **options):
-        context = browser.new_context(viewport=viewport, **options)
-        contexts.append(context)
-        page = context.new_page()
-        if cpu_slowdown > 1:
-            context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": cpu_slowdown})
-        page.set_default_timeout(15000)
-        page.on("console", lambda m: "Content Security Policy" in m.text and blocked.append(m.text))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert not blocked, blocked
-
-
-def shot(page, name: str, *, full_page: bool = False) -> str:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
-    return str(path)
 
 
 def stadium():
@@ -80,7 +51,7 @@ def test_a_buyer_holds_two_stadium_seats_with_the_keyboard_on_a_phone(open_page,
     print(f"first view of 50,000 seats at 390x844: cold {cold_ms} ms, warm {warm_ms} ms, new buyers 4x CPU {new_ms} ms")
     assert warm_ms <= FIRST_VIEW_MS and new_ms[1] <= FIRST_VIEW_MS
     expect(page.locator("#sm-pl-" + str(event.sections.get(name="Section 3").id))).to_have_text("4,997 of 5,000 left")
-    print("screenshot", shot(page, "stadium-phone-1-overview", full_page=True))
+    print("screenshot", shot(page, "stadium-phone-1-overview"))
 
     # Pick section 3 with the keyboard: from section 1's button, Tab twice, Enter.
     page.get_by_role("button", name=re.compile(r"^Section 1 ")).focus()
@@ -108,8 +79,11 @@ def test_a_buyer_holds_two_stadium_seats_with_the_keyboard_on_a_phone(open_page,
     page.keyboard.press("ArrowDown")  # moving on chooses nothing
     expect(page.locator('.sm-seat[aria-checked="true"]')).to_have_count(2)
     expect(page.locator("#sm-chosen")).to_have_text(f"2 seats: {row}-4, {row}-5 · ₹2,400")
+    # Fifty seats a row are wider than a phone: the page says so; the bar (total, Hold) stays on screen.
+    expect(page.locator("#sm-scroll-hint")).to_be_visible()
+    expect(page.get_by_role("button", name="Hold seats")).to_be_in_viewport(ratio=1)
     page.keyboard.press("ArrowUp")
-    print("screenshot", shot(page, "stadium-phone-2-section"))
+    print("screenshot", shot(page, "stadium-phone-2-section", full_page=False))
 
     # The buyer's details, then the hold, all from the keyboard: the next Tab stop after the seats is the form.
     page.keyboard.press("Tab")
@@ -127,13 +101,13 @@ def test_a_buyer_holds_two_stadium_seats_with_the_keyboard_on_a_phone(open_page,
     assert page.locator("#countdown").is_visible() and f"{row}-4" in page.content()
     intent = BookingIntent.objects.get(buyer_email="asha@example.com")
     assert sorted(intent.seats.values_list("label", flat=True)) == [f"{row}-4", f"{row}-5"]
-    print("screenshot", shot(page, "stadium-phone-3-checkout"))
+    print("screenshot", shot(page, "stadium-phone-3-checkout", full_page=False))
 
     desktop = open_page(DESKTOP)
     first_view(desktop, url + f"#section-{event.sections.get(name='Section 3').id}")
     desktop.wait_for_selector("#seatmap[data-section-ready]", state="attached")
     expect(desktop.get_by_role("checkbox", name=f"Row {row} seat 4, ₹1,200, held")).to_be_visible()
-    print("screenshot", shot(desktop, "stadium-desktop-section"))
+    print("screenshot", shot(desktop, "stadium-desktop-section", full_page=False))
 
 
 def test_a_seat_taken_meanwhile_is_named_and_the_map_refreshed(open_page, live_server):
@@ -153,7 +127,7 @@ def test_a_seat_taken_meanwhile_is_named_and_the_map_refreshed(open_page, live_s
     # The availability was fetched again: B-7, which this page had never seen taken, shows held too.
     expect(page.get_by_role("checkbox", name="Row B seat 7, ₹1,500, held")).to_have_attribute("aria-disabled", "true")
     expect(page.locator("#sm-chosen")).to_have_text("1 seat: A-1 · ₹1,500")
-    shot(page, "seatmap-conflict", full_page=True)
+    shot(page, "seatmap-conflict")
     page.get_by_role("checkbox", name="Row A seat 3, ₹1,500, available").click()
     page.get_by_role("button", name="Hold seats").click()
     page.wait_for_url("**/checkout/**")
@@ -171,7 +145,7 @@ def test_without_javascript_the_form_holds_seats(open_page, live_server):
     page.fill('input[name="name"]', "Asha Rao")
     page.fill('input[name="email"]', "asha@example.com")
     page.fill('input[name="phone"]', "+91 98765 43210")
-    shot(page, "seatmap-no-javascript")
+    shot(page, "seatmap-no-javascript", full_page=False)
     page.get_by_role("button", name="Hold seats").click()
     page.wait_for_url("**/checkout/**")
     intent = BookingIntent.objects.get(buyer_email="asha@example.com")
