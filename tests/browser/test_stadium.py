@@ -37,6 +37,13 @@ def first_view(page, url: str) -> int:
     return int(page.get_attribute("#seatmap", "data-ready"))
 
 
+def new_buyer_first_view(page, url: str) -> int:
+    try:
+        return first_view(page, url)
+    finally:
+        page.context.close()
+
+
 def test_a_buyer_holds_two_stadium_seats_with_the_keyboard_on_a_phone(open_page, live_server, gateway_url):
     event = stadium()
     row = services.row_label_for(200)  # the first row of section 3
@@ -47,7 +54,9 @@ def test_a_buyer_holds_two_stadium_seats_with_the_keyboard_on_a_phone(open_page,
     cold_ms = first_view(page, url)  # the first visitor builds the documents
     warm_ms = first_view(page, url)  # everyone after gets them from Redis (and their browser a 304)
     # New buyers (empty browser caches) on a phone's CPU (Chromium's 4x throttling); the median of three.
-    new_ms = sorted(first_view(open_page(PHONE, cpu_slowdown=4), url) for _ in range(3))
+    # Each new buyer's page is closed once measured: a phone runs one page, not the earlier
+    # samples' pages polling beside it.
+    new_ms = sorted(new_buyer_first_view(open_page(PHONE, cpu_slowdown=4), url) for _ in range(3))
     print(f"first view of 50,000 seats at 390x844: cold {cold_ms} ms, warm {warm_ms} ms, new buyers 4x CPU {new_ms} ms")
     assert warm_ms <= FIRST_VIEW_MS and new_ms[1] <= FIRST_VIEW_MS
     expect(page.locator("#sm-pl-" + str(event.sections.get(name="Section 3").id))).to_have_text("4,997 of 5,000 left")
