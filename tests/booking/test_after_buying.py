@@ -132,6 +132,8 @@ def test_a_resend_is_the_same_ticket_email_again_and_the_confirmation_stays_sent
     assert {subject_of(m) for m in sent} == {f"Your tickets for {booking.event.name} — {booking.reference}"}
     assert {m["To"] for m in sent} == {booking.buyer_email}
     assert all(links.ticket_path(booking.reference) in text_of(m) for m in sent)  # the signed link
+    when = event_time(booking.event.starts_at, booking.event)  # on the venue's clock, naming its zone
+    assert when.endswith(" IST") and all(f"When: {when}" in text_of(m) for m in sent)
     assert Payment.objects.get().confirmation_sent_at == confirmed_at
     assert payment_services.claim_confirmation_email(intent_id=booking.intent_id) is None  # never again
     assert all(m.delivered_at is not None for m in resend_requests())
