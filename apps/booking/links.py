@@ -3,6 +3,8 @@
 from django.core import signing
 from django.urls import reverse
 
+from apps.booking import tickets
+
 _signer = signing.Signer(salt="booking.ticket-link")
 
 
@@ -22,9 +24,12 @@ def ticket_key_valid(reference: str, key: str) -> bool:
 
 
 def gate_codes(booking) -> list[tuple[str, str]]:
-    """What the gate scans, as (what it admits, the text of its QR code).
+    """What the gate scans, as (what it admits, the text of its QR code): one signed code per
+    seat (tickets.py), in the ticket page's order of seats."""
+    booked = sorted(booking.booked_seats.all(), key=lambda b: seat_order(b.seat))
+    return [(f"Seat {b.seat.label}", tickets.code_of(b, reference=booking.reference).text) for b in booked]
 
-    The seam for the operations issue: today one code, the booking reference, admits the whole
-    booking. When signed per-seat codes land, this returns one (seat label, signed code) per seat
-    and the ticket page shows one QR code each; nothing else changes."""
-    return [("All seats of this booking", booking.reference)]
+
+def seat_order(seat) -> tuple:
+    """Seats as a ticket lists them: by section, then row (A before AA), then number."""
+    return (seat.section.position, len(seat.row_label), seat.row_label, seat.number)

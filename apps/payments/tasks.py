@@ -98,6 +98,7 @@ def _mail_ticket(booking: Booking) -> None:
         "event": booking.event,
         "seats": [b.seat for b in booking.booked_seats.all()],
         "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
+        "gate_codes": links.gate_codes(booking),
     }
     send_mail(
         subject=f"Your tickets for {booking.event.name} — {booking.reference}",

@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.booking import links
+from apps.booking import links, tickets
 from apps.booking import services as booking_services
 from apps.booking.models import Event
 from apps.booking.signals import TICKET_EMAIL_REQUESTED
@@ -75,15 +75,19 @@ def test_the_ticket_page_shows_the_event_its_time_and_zone_each_seat_and_section
     assert event_time(event.starts_at, event) in html and "JST" in html  # the event's own clock, named
     # Every seat with its section, in the venue's order (sections, then rows).
     assert re.search(r"<td>A-1</td><td>Standard</td>.*<td>C-2</td><td>Balcony</td>", html, re.S)
-    # One QR code for now (the seam: links.gate_codes), carrying the booking reference: its modules
-    # are exactly those of the reference's code. Sized by CSS (no fixed width), so it can be large.
-    assert links.gate_codes(booking) == [("All seats of this booking", booking.reference)]
-    # A full QR code (every phone reads it; segno.make would pick a Micro QR code for so short a
-    # text, with one finder pattern), with its quiet zone of 4 modules: 21 + 2 x 4.
-    expected = segno.make_qr(booking.reference, error="m").svg_inline(omitsize=True)
-    assert re.search(r' d="([^"]+)"', expected)[1] in html
-    svg_tag = re.search(r"<svg[^>]*>", html)[0]
-    assert 'viewBox="0 0 29 29"' in svg_tag and "width=" not in svg_tag
+    # One QR code per seat, in the same order, each carrying that seat's signed code (tickets.py):
+    # its modules are exactly those of the code's. Sized by CSS (no fixed width), so it can be large.
+    codes = links.gate_codes(booking)
+    assert [admits for admits, _ in codes] == ["Seat A-1", "Seat C-2"]
+    assert [tickets.read(code).seat_label for _, code in codes] == ["A-1", "C-2"]
+    assert {tickets.read(code).reference for _, code in codes} == {booking.reference}
+    for _, code in codes:
+        # A full QR code (every phone reads it; segno.make may pick a Micro QR code for a short
+        # text, with one finder pattern).
+        expected = segno.make_qr(code, error="m").svg_inline(omitsize=True)
+        assert re.search(r' d="([^"]+)"', expected)[1] in html
+    svg_tags = re.findall(r"<svg[^>]*>", html)
+    assert len(svg_tags) == 2 and all("viewBox=" in tag and "width=" not in tag for tag in svg_tags)
 
 
 def test_a_ticket_link_with_a_wrong_key_is_a_branded_404():
@@ -132,6 +136,8 @@ def test_a_resend_is_the_same_ticket_email_again_and_the_confirmation_stays_sent
     assert {subject_of(m) for m in sent} == {f"Your tickets for {booking.event.name} — {booking.reference}"}
     assert {m["To"] for m in sent} == {booking.buyer_email}
     assert all(links.ticket_path(booking.reference) in text_of(m) for m in sent)  # the signed link
+    code = links.gate_codes(booking)[0][1]  # the seat's signed code, for a gate that types it in
+    assert all(f"Seat A-1: {code}" in text_of(m) for m in sent)
     when = event_time(booking.event.starts_at, booking.event)  # on the venue's clock, naming its zone
     assert when.endswith(" IST") and all(f"When: {when}" in text_of(m) for m in sent)
     assert Payment.objects.get().confirmation_sent_at == confirmed_at
