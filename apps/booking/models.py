@@ -378,6 +378,12 @@ class BookedSeat(models.Model):
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="booked_seats")
     seat = models.OneToOneField(Seat, on_delete=models.PROTECT, related_name="booked_seat")
+    # Let in at the door: set once, by a conditional UPDATE (services.check_in), never cleared.
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    checked_in_gate = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        permissions = [("check_in", "Can check tickets in at the door")]
 
     def __str__(self) -> str:
         return f"{self.booking.reference}: {self.seat.label}"
