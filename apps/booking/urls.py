@@ -19,5 +19,6 @@ urlpatterns = [
     path("events/<slug:slug>/hold/", views.hold, name="hold"),
     path("checkout/<uuid:intent_id>/release/", views.release, name="release"),
     path("bookings/<str:reference>/", views.ticket, name="ticket"),
+    path("door/<slug:slug>/", views.door, name="door"),
     path("tickets/find/", views.find_tickets, name="find_tickets"),
 ]

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import segno
 from django.conf import settings
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -292,4 +293,29 @@ def find_tickets(request):
 def _no_store(response: HttpResponse) -> HttpResponse:
     """Pages carrying a buyer's email or a form's CSRF token are kept by no cache."""
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("booking.check_in", login_url="admin:login")
+def door(request, slug: str):
+    """The door: door staff (the check-in permission, no other admin right) scan or type a ticket
+    code and get a large green or red answer. The last gate name is kept in a cookie."""
+    event = _event_or_404(slug)
+    gate = (request.POST.get("gate") or request.COOKIES.get("door_gate") or "Gate 1").strip()[:40]
+    result = None
+    if request.method == "POST":
+        result = services.check_in(event=event, code=request.POST.get("code", ""), gate=gate)
+    if wants_json(request) and result is not None:
+        return JsonResponse(
+            {
+                "outcome": result.outcome,
+                "seat": result.seat_label,
+                "buyer": result.buyer,
+                "checked_in_at": result.checked_in_at.isoformat() if result.checked_in_at else None,
+                "gate": result.gate,
+            }
+        )
+    response = render(request, "booking/door.html", {"event": event, "gate": gate, "result": result})
+    response.set_cookie("door_gate", gate, max_age=86400, samesite="Strict", httponly=True)
     return response
