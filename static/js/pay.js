@@ -12,6 +12,10 @@
   var csrfInput = config.querySelector("input[name=csrfmiddlewaretoken]");
   var WAITING = "Waiting for your bank to confirm the payment…";
   var POLL_FIRST = 3000, POLL_MAX = 15000;
+  // A bank can take much longer than the page can wait: after a while the page says the buyer
+  // may leave, since the outcome (tickets, or a full refund) comes by email either way.
+  var LONG_WAIT_MS = 5 * 60 * 1000, pendingSince = null;
+  var LONG_WAIT = " Your bank is taking a while. You can close this page: we email your tickets when it says yes, or refund you in full if the seats are gone by then.";
   var pollDelay = POLL_FIRST, pollTimer = null;
 
   // Progress goes to the polite status region; an error also takes the focus, so it is read at once.
@@ -75,7 +79,9 @@
       return;
     }
     if (state.state === "pending" || state.state === "confirming") {
-      say(state.state === "pending" ? WAITING + " Please do not pay again: this page moves on by itself." : state.message);
+      if (state.state === "pending" && pendingSince === null) pendingSince = Date.now();
+      var waited = pendingSince !== null && Date.now() - pendingSince > LONG_WAIT_MS;
+      say(state.state === "pending" ? WAITING + " Please do not pay again: this page moves on by itself." + (waited ? LONG_WAIT : "") : state.message);
       allowPay(false);
       poll(pollDelay);
       return;
