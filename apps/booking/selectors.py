@@ -3,7 +3,7 @@
 import copy
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -11,9 +11,10 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Length
 from django.utils import timezone
 
-from apps.booking.models import Booking, BookingIntent, Event, Seat, SeatQuerySet
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, Seat, SeatQuerySet
 
 
 def events_listed(now: datetime | None = None) -> list[Event]:
@@ -375,3 +376,91 @@ def booking_of_buyer(*, reference: str, email: str) -> Booking | None:
         .prefetch_related("booked_seats__seat__section")
         .first()
     )
+
+
+# --- After the sale: who is coming, who is in ---------------------------------------------
+
+ATTENDEE_COLUMNS = (
+    "booking reference",
+    "buyer name",
+    "email",
+    "phone",
+    "seat",
+    "section",
+    "status",
+    "checked in at",
+    "gate",
+)
+# Every booking is confirmed today (a booking exists only once paid); cancellations will name theirs.
+CONFIRMED = "confirmed"
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV Injection"):
+# a buyer named "=HYPERLINK(...)" must reach ops as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """The cell as text a spreadsheet will not run: a leading apostrophe before a formula start.
+    A phone number in +91 form gets one too, which also keeps Excel from turning it into 9.2E+11."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def attendee_rows(event: Event) -> Iterator[list[str]]:
+    """The attendee list of an event for the door and the box office: a header, then one row per
+    booked seat, by booking reference then seat as the ticket lists them. One query, read in chunks, whatever
+    the number of bookings; times on the venue's clock with its offset (ISO 8601)."""
+    yield list(ATTENDEE_COLUMNS)
+    seats = (
+        BookedSeat.objects.filter(booking__event_id=event.id)
+        # The ticket's order of seats (links.seat_order): section, row (A before AA), number.
+        .order_by(
+            "booking__reference",
+            "seat__section__position",
+            Length("seat__row_label"),
+            "seat__row_label",
+            "seat__number",
+        )
+        .values_list(
+            "booking__reference",
+            "booking__buyer_name",
+            "booking__buyer_email",
+            "booking__buyer_phone",
+            "seat__label",
+            "seat__section__name",
+            "checked_in_at",
+            "checked_in_gate",
+        )
+    )
+    for reference, name, email, phone, seat, section, checked_in_at, gate in seats.iterator(chunk_size=2000):
+        checked_in = event.local(checked_in_at).isoformat(timespec="seconds") if checked_in_at else ""
+        row = [reference, name, email, phone, seat, section, CONFIRMED, checked_in, gate]
+        yield [spreadsheet_text(cell) for cell in row]
+
+
+@dataclass(frozen=True)
+class CheckInCounts:
+    booked: int  # seats with a booking: who may come
+    checked_in: int
+    by_gate: list[tuple[str, int]]  # (gate, seats it let in), by gate name
+
+    def __str__(self) -> str:
+        """What follows "Checked in:" on the event's page: "120 of 500 seats; Gate 1: 70, Gate 2: 50"."""
+        gates = ", ".join(f"{gate or 'no gate named'}: {count}" for gate, count in self.by_gate)
+        return f"{self.checked_in} of {self.booked} seats" + (f"; {gates}" if gates else "")
+
+
+def check_in_counts(event: Event) -> CheckInCounts:
+    """How many booked seats are in, in total and per gate: one grouped query on the booked seats."""
+    rows = (
+        BookedSeat.objects.filter(booking__event_id=event.id)
+        .order_by("checked_in_gate")
+        .values("checked_in_gate")
+        .annotate(booked=Count("id"), checked_in=Count("id", filter=Q(checked_in_at__isnull=False)))
+    )
+    booked = checked_in = 0
+    by_gate = []
+    for row in rows:
+        booked += row["booked"]
+        checked_in += row["checked_in"]
+        if row["checked_in"]:
+            by_gate.append((row["checked_in_gate"], row["checked_in"]))
+    return CheckInCounts(booked=booked, checked_in=checked_in, by_gate=by_gate)
