@@ -20,7 +20,9 @@ from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -726,3 +728,31 @@ def check_in(*, event: Event, code: str, gate: str, now: datetime | None = None)
         checked_in_at=seat.checked_in_at,
         gate=seat.checked_in_gate,
     )
+
+
+def create_door_staff(*, username: str, password: str, email: str = "") -> AbstractBaseUser:
+    """A login for the door: staff (so the admin's login page lets it in), with the check-in
+    permission and nothing else, so a lost phone opens the door page and no admin screen. The
+    password passes the project's validators; an existing username is refused, never changed."""
+    user_model = get_user_model()
+    if not username.strip():
+        raise InvalidRequest("Give the door staff a username.")
+    if not password:
+        raise InvalidRequest("Give the door staff a password.")
+    if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+        raise InvalidRequest(f"A user named {username!r} exists already: choose another name.")
+    user = user_model(**{user_model.USERNAME_FIELD: username}, email=email, is_staff=True)
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as error:
+        raise InvalidRequest(" ".join(error.messages)) from None
+    user.set_password(password)
+    check_in = Permission.objects.get(content_type__app_label="booking", codename="check_in")
+    try:
+        with transaction.atomic(durable=True):
+            user.save()
+            user.user_permissions.set([check_in])
+            audit.record(acting_user=None, action="create door staff", target=f"user {username}")
+    except IntegrityError:  # the same name created at the same moment elsewhere
+        raise InvalidRequest(f"A user named {username!r} exists already: choose another name.") from None
+    return user
