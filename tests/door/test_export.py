@@ -84,7 +84,9 @@ def test_one_row_per_booked_seat_by_reference_then_seat_with_the_check_in_on_the
     at = datetime(2026, 12, 12, 1, 2, 3, 456789, tzinfo=UTC)  # 20:02:03 on the 11th in New York
     assert services.check_in(event=event, code=codes["Seat A-2"], gate="Gate 2", now=at).admitted
 
-    rows = read_csv(staff("view_booking").get(export_url(event)))
+    response = staff("view_booking").get(export_url(event))
+    assert response["Content-Disposition"] == f'attachment; filename="attendees-{event.slug}.csv"'
+    rows = read_csv(response)
 
     earlier, later = sorted([first, second], key=lambda b: b.reference)
     by_booking = {
