@@ -24,10 +24,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from apps.booking.models import Event, Seat, SeatQuerySet
+from apps.core.clock import now_ms
 from apps.core.models import OutboxMessage
 from apps.payments.models import Payment, WebhookEvent
 from apps.waitingroom import queue
-from apps.waitingroom.contract import RoomKeys
+from apps.waitingroom.contract import RATE_WINDOW_MS, RoomKeys
 
 SCRAPE_CACHE_SECONDS = 1.0
 # A Redis-broker queue is a list per priority step: "emails", "emails\x06\x163", ... (kombu's names).
@@ -86,13 +87,24 @@ class SurgeCollector(Collector):
             room.zcard(keys.line)
             room.zcard(keys.early)
             room.zcard(keys.inside)
+            room.zcount(keys.admitted, now_ms() - RATE_WINDOW_MS, "+inf")
+            room.hget(keys.cfg, "rate")
         counts = room.execute() if on_sale else []
-        waiting = GaugeMetricFamily("surge_room_waiting", "People waiting in each event's room.", labels=["event"])
-        inside = GaugeMetricFamily("surge_room_inside", "People let in and still inside, per event.", labels=["event"])
+        by_event = ["event"]
+        waiting = GaugeMetricFamily("surge_room_waiting", "People waiting in each event's room.", labels=by_event)
+        inside = GaugeMetricFamily("surge_room_inside", "People let in and still inside, per event.", labels=by_event)
+        admitted = GaugeMetricFamily(
+            "surge_room_admitted_last_minute", "People let in during the last minute, per event.", labels=by_event
+        )
+        rate = GaugeMetricFamily(
+            "surge_room_rate_per_minute", "Each room's configured admission rate.", labels=by_event
+        )
         for index, row in enumerate(on_sale):
-            line, early, in_room = counts[3 * index : 3 * index + 3]
+            line, early, in_room, last_minute, per_minute = counts[5 * index : 5 * index + 5]
             waiting.add_metric([row["event__slug"]], line + early)
             inside.add_metric([row["event__slug"]], in_room)
+            admitted.add_metric([row["event__slug"]], last_minute)
+            rate.add_metric([row["event__slug"]], float(per_minute or 0))
 
         webhooks = WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.PENDING).aggregate(
             count=Count("id"), oldest=Min("received_at")
@@ -126,6 +138,8 @@ class SurgeCollector(Collector):
             seats,
             waiting,
             inside,
+            admitted,
+            rate,
             _gauge("surge_webhook_backlog", "Razorpay webhooks received and not processed yet.", webhooks["count"]),
             _gauge(
                 "surge_webhook_backlog_oldest_age_seconds",

@@ -4,7 +4,9 @@ One module for every app (apps.core imports no app, so any app may import this o
 PROMETHEUS_MULTIPROC_DIR set (scripts/run.sh sets and wipes it before the processes start),
 prometheus-client writes each process's values to a file there and the scrape sums them, so every
 gunicorn worker of both lanes and every Celery worker counts. Unset, each process counts alone.
-The scrape-time gauges (seats, rooms, backlogs) are computed by booking_site/metrics.py."""
+The scrape-time gauges (seats, rooms, backlogs) are computed by booking_site/metrics.py, and so are
+admissions: the waiting room's Lua scripts let people in (a status poll admits too) and keep the
+last admissions in Redis, where the scrape counts them."""
 
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,6 @@ BOOKINGS_CONFIRMED = Counter("surge_bookings_confirmed_total", "Bookings confirm
 PAYMENTS_FAILED = Counter("surge_payments_failed_total", "Payment attempts recorded as failed.")
 LATE_PAYMENTS = Counter("surge_late_payments_total", "Captures that arrived after the hold had ended.")
 REFUNDS = Counter("surge_refunds_total", "Refunds requested (one per Razorpay payment, however often asked).")
-ADMISSIONS = Counter("surge_admissions_total", "Visitors let in from the waiting room.")
 
 # A fixed set of views, so the label never grows with URLs.
 TIMED_VIEWS = ("hold", "status_poll")

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
-from apps.core import audit, metrics, ratelimit
+from apps.core import audit, ratelimit
 from apps.core.clock import now_ms
 from apps.waitingroom import prequeue, queue
 from apps.waitingroom.contract import (
@@ -217,10 +217,7 @@ def admit_visitors(*, event_id: int, at_ms: int | None = None, single_flight: bo
     at_ms = at_ms or now_ms()
     if single_flight and not conn.set(RoomKeys.of(event_id).lock, YES, nx=True, px=ADMIT_LOCK_MS):
         return None
-    result = queue.admit(conn, event_id, at_ms)
-    if result.admitted:
-        metrics.ADMISSIONS.inc(len(result.admitted))
-    return result
+    return queue.admit(conn, event_id, at_ms)
 
 
 def open_prequeue(*, event_id: int, seed: str) -> list[str] | None:

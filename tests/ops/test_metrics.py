@@ -2,6 +2,7 @@
 for a fixed number of queries, and, in multiprocess mode, the sum of every gunicorn worker."""
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -10,13 +11,18 @@ import yaml
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.booking import services
 from apps.booking.errors import SeatsUnavailable
+from apps.payments import services as payments
+from apps.waitingroom import services as room
 from booking_site import metrics as scrape
-from tests.factories import buyer, make_event
+from tests.factories import browser, buyer, make_event
+from tests.payments.conftest import pay
 from tests.processes import ROOT, web_server
+from tests.waitingroom.conftest import open_room
 
 TOKEN = "test-metrics-token"
 AUTH = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
@@ -43,6 +49,11 @@ def scraped() -> dict[tuple, float]:
     return samples(response.content.decode())
 
 
+def moved(before: dict, after: dict, name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
 def test_without_a_configured_token_the_endpoint_does_not_exist(db, settings):
     settings.METRICS_TOKEN = ""
     assert Client().get("/metrics").status_code == 404
@@ -67,15 +78,53 @@ def test_holds_refusals_and_bookings_are_counted(db, token):
         services.hold_seats(event=event, seat_labels=["A-2"], **buyer(2))
     services.confirm_intent(intent_id=intent.id)
     services.confirm_intent(intent_id=intent.id)  # a repeat confirms nothing new
+    form = {"seat": ["A-4"], "name": "Asha", "email": "asha@example.com", "phone": "9876543210"}
+    assert Client().post(f"/events/{event.slug}/hold/", form).status_code == 303  # timed, through the view
     after = scraped()
+    assert moved(before, after, "surge_holds_total") == 2
+    assert moved(before, after, "surge_request_duration_seconds_count", view="hold") == 1
+    assert moved(before, after, "surge_holds_refused_total", reason="taken") == 1
+    assert moved(before, after, "surge_bookings_confirmed_total") == 1
 
-    def moved(name: str, **labels: str) -> float:
-        key = (name, tuple(sorted(labels.items())))
-        return after.get(key, 0.0) - before.get(key, 0.0)
 
-    assert moved("surge_holds_total") == 1
-    assert moved("surge_holds_refused_total", reason="taken") == 1
-    assert moved("surge_bookings_confirmed_total") == 1
+@pytest.mark.django_db(transaction=True)
+def test_late_payments_refunds_and_failures_are_counted(gateway_url, token):
+    event = make_event()
+    past = timezone.now() - timedelta(hours=1)
+    late = services.hold_seats(event=event, seat_labels=["A-8"], now=past, **buyer(1)).intent
+    late_payment = payments.ensure_order(intent=late)
+    services.expire_intents()
+    services.hold_seats(event=event, seat_labels=["A-8"], **buyer(2))  # resold meanwhile
+    failing = payments.ensure_order(intent=services.hold_seats(event=event, seat_labels=["B-1"], **buyer(3)).intent)
+    httpx.post(f"{gateway_url}/_emulator/faults", json={"drop_first": 1000}, timeout=5)  # no webhooks: calls below
+    before = scraped()
+    captured = pay(gateway_url, late_payment.order_id, "success")
+    for _ in range(2):  # a repeat (webhook after the verify callback) counts nothing again
+        payments.record_capture(order_id=late_payment.order_id, payment_id=captured["razorpay_payment_id"])
+        payments.record_failure(order_id=failing.order_id, payment_id="pay_declined1", reason="card declined")
+    after = scraped()
+    assert moved(before, after, "surge_late_payments_total") == 1
+    assert moved(before, after, "surge_refunds_total") == 1
+    assert moved(before, after, "surge_payments_failed_total") == 1
+    assert moved(before, after, "surge_bookings_confirmed_total") == 0
+
+
+def test_rooms_admissions_and_status_polls_are_counted(db, token, settings):
+    settings.WAITING_ROOM_RATE_LIMITS = {**settings.WAITING_ROOM_RATE_LIMITS, "join_per_ip": (6000, 1000)}
+    event = make_event()
+    open_room(event, capacity=5, rate_per_minute=6000)
+    before = scraped()
+    assert before[("surge_room_admitted_last_minute", (("event", event.slug),))] == 0
+    for n in range(8):
+        assert browser(f"visitor-{n}").get(f"/queue/{event.slug}/status").status_code == 200  # joins
+    room.admit_visitors(event_id=event.id, single_flight=False)
+    after = scraped()
+    inside = after[("surge_room_inside", (("event", event.slug),))]
+    assert inside == 5  # the room's capacity
+    assert after[("surge_room_waiting", (("event", event.slug),))] == 3
+    assert after[("surge_room_admitted_last_minute", (("event", event.slug),))] == 5  # polls admit too
+    assert after[("surge_room_rate_per_minute", (("event", event.slug),))] == 6000
+    assert moved(before, after, "surge_request_duration_seconds_count", view="status_poll") == 8
 
 
 def test_the_gauges_give_each_events_seats(db, token):
