@@ -53,3 +53,12 @@ def post_fork(server, worker):
     nice = int(os.environ.get(f"{lane.upper()}_NICE", lane_nice)) if lane else 0
     if nice:
         os.nice(nice)
+
+
+def child_exit(server, worker):
+    """prometheus-client's multiprocess bookkeeping: a worker that ended gives back its live gauges
+    (its counters stay counted). A no-op without PROMETHEUS_MULTIPROC_DIR."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

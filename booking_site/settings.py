@@ -183,6 +183,11 @@ RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=60.0)
 # BEAT_STALE_SECONDS (alert on it: docs/waiting-room.md, "Beat").
 BEAT_HEARTBEAT_EVERY_SECONDS = env.float("BEAT_HEARTBEAT_EVERY_SECONDS", default=10.0)
 BEAT_STALE_SECONDS = env.float("BEAT_STALE_SECONDS", default=60.0)
+
+# /metrics (booking_site/metrics.py) answers only a request bearing this token; unset, it is a 404.
+# PROMETHEUS_MULTIPROC_DIR (read by prometheus-client itself, set and wiped by scripts/run.sh before
+# the processes start) makes every gunicorn and Celery process count into one scrape.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 CELERY_BEAT_SCHEDULE = {
     "expire-intents": {
         "task": "apps.booking.tasks.expire_intents_task",

@@ -135,6 +135,10 @@ setup
 export LOBBY_PORT="${LOBBY_PORT:-$((PORT + 1))}" BOOKING_PORT="${BOOKING_PORT:-$((PORT + 2))}"
 export SURGE_FRONT_LISTEN="127.0.0.1:$PORT"
 export CELERY_BEAT_SCHEDULE_FILE=var/celerybeat-schedule
+# Every gunicorn worker (both lanes) and Celery worker writes its /metrics counters here; the scrape sums
+# them. prometheus-client wants the directory set before the processes start and wiped between runs.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$(pwd)/var/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py seed_demo
 cat <<MSG

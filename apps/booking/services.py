@@ -46,7 +46,7 @@ from apps.booking.errors import (
 )
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, SeatQuerySet, Section
 from apps.booking.signals import INTENT_ENDED, TICKET_EMAIL_REQUESTED, IntentEnding, IntentHeld, intent_held
-from apps.core import audit, outbox, ratelimit
+from apps.core import audit, metrics, outbox, ratelimit
 from apps.core.clock import now_ms
 
 logger = logging.getLogger(__name__)
@@ -384,11 +384,13 @@ def hold_seats(
     SeatsUnavailable (naming the seats that were taken)."""
     now = now or timezone.now()
     labels = sorted({label.strip().upper() for label in seat_labels if label.strip()})
-    if not labels:
-        raise InvalidRequest("Choose at least one seat.")
-    if len(labels) > event.max_seats_per_buyer:
+    if not labels or len(labels) > event.max_seats_per_buyer:
+        metrics.HOLDS_REFUSED.labels(reason="invalid").inc()
+        if not labels:
+            raise InvalidRequest("Choose at least one seat.")
         raise InvalidRequest(f"You can choose at most {event.max_seats_per_buyer} seats.")
     if not event.is_on_sale(now):
+        metrics.HOLDS_REFUSED.labels(reason="not_on_sale").inc()
         raise NotOnSale()
 
     address, network = _address(client_ip)
@@ -413,11 +415,13 @@ def hold_seats(
             assert taking.intent_id is not None  # a repeat names the hold it repeats
             return HoldResult(intent=BookingIntent.objects.get(pk=taking.intent_id), created=False)
         if taking.outcome != "held":
+            metrics.HOLDS_REFUSED.labels(reason=taking.outcome).inc()
             raise _refusal(taking, event)  # and roll back whatever the attempt wrote
         inventory.invalidate_on_commit(event.id)
         held_event = IntentHeld(intent.id, event.id, intent.session_ref, intent.expires_at)
         # Robust: one failing receiver never silences another, nor fails a hold that committed.
         transaction.on_commit(lambda: intent_held.send_robust(sender=BookingIntent, held=held_event), robust=True)
+    metrics.HOLDS.inc()
     return HoldResult(intent=intent, created=True)
 
 
@@ -589,6 +593,7 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
             raise SeatsUnavailable([s.label for s in seats]) from error
         inventory.invalidate_on_commit(intent.event_id)
         _announce([IntentEnding(intent.id, intent.event_id, intent.session_ref, BookingIntent.Status.CONFIRMED)])
+    metrics.BOOKINGS_CONFIRMED.inc()
     return booking, True
 
 

@@ -22,6 +22,7 @@ from apps.booking.errors import BookingError, InvalidForm
 from apps.booking.forms import FindTicketsForm, HoldForm
 from apps.booking.pages import FRESH_SECONDS, forget_page, store_page
 from apps.booking.rendering import seat_grid_html
+from apps.core import metrics
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
 from apps.core.prebuilt import respond
 
@@ -194,6 +195,7 @@ def seat_availability(request, slug: str, section_id: int | None = None):
 
 
 @require_POST
+@metrics.timed_view("hold")
 def hold(request, slug: str):
     event = _event_or_404(slug)
     form = HoldForm(request.POST)

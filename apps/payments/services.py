@@ -21,7 +21,7 @@ from django.utils import timezone
 from apps.booking import services as booking_services
 from apps.booking.errors import HoldExpired, SeatsUnavailable
 from apps.booking.models import Booking, BookingIntent, BookingIntentQuerySet
-from apps.core import audit
+from apps.core import audit, metrics
 from apps.payments import gateway
 from apps.payments.errors import (
     GatewayError,
@@ -362,9 +362,13 @@ def record_capture(
     # The order takes the first capture recorded, decided by this one update (the row lock orders
     # racing captures). Once the money is taken the order's payment_id never changes, so reading it
     # back after the update tells who won, whatever this process read before.
-    Payment.objects.filter(pk=payment.pk).exclude(status__in=MONEY_TAKEN_STATUSES).update(
-        status=Payment.Status.CAPTURED, payment_id=payment_id, captured_at=now, error_reason=""
+    first_capture = (
+        Payment.objects.filter(pk=payment.pk)
+        .exclude(status__in=MONEY_TAKEN_STATUSES)
+        .update(status=Payment.Status.CAPTURED, payment_id=payment_id, captured_at=now, error_reason="")
     )
+    if first_capture and not payment.intent.is_active(now):
+        metrics.LATE_PAYMENTS.inc()  # counted once per order: only the first capture updates the row
     payment.refresh_from_db(fields=["status", "payment_id", "captured_at", "error_reason"])
     if payment.payment_id != payment_id:
         # Another capture on this order won (two Checkout tabs, a late authorization): return this one.
@@ -408,11 +412,12 @@ def record_authorization(*, order_id: str, payment_id: str, reported: dict | Non
 
 def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
     """A failed attempt. Never overrides a success that arrived first (events come out of order)."""
-    return bool(
-        Payment.objects.filter(order_id=order_id, status__in=UNPAID_STATUSES).update(
-            status=Payment.Status.FAILED, payment_id=payment_id, error_reason=reason[:200]
-        )
+    failed = Payment.objects.filter(order_id=order_id, status__in=UNPAID_STATUSES).update(
+        status=Payment.Status.FAILED, payment_id=payment_id, error_reason=reason[:200]
     )
+    if failed:
+        metrics.PAYMENTS_FAILED.inc()
+    return bool(failed)
 
 
 # --- Refunds ------------------------------------------------------------------------------
@@ -420,7 +425,7 @@ def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
 
 def _request_refund(*, payment: Payment, payment_id: str, amount_paise: int, reason: str) -> Refund:
     """Ask Razorpay to return one captured payment, exactly once (idempotency key per Razorpay payment)."""
-    refund, _ = Refund.objects.get_or_create(
+    refund, created = Refund.objects.get_or_create(
         idempotency_key=f"full-{payment_id}",
         defaults={
             "payment": payment,
@@ -429,6 +434,8 @@ def _request_refund(*, payment: Payment, payment_id: str, amount_paise: int, rea
             "reason": reason,
         },
     )
+    if created:
+        metrics.REFUNDS.inc()
     if refund.refund_id is None:
         try:
             remote = gateway.refund(payment_id, refund.amount_paise, refund.idempotency_key, {"reason": reason[:200]})

@@ -33,6 +33,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from redis.exceptions import RedisError
 
+from apps.core import metrics
 from apps.core.clock import now_ms
 from apps.core.errors import ApplicationError
 from apps.core.http import client_ip, error_response, service_unavailable, wants_json
@@ -229,7 +230,8 @@ class LobbyShortcut:
 
                 try:
                     if match["what"]:
-                        return status_response(request, match["slug"])
+                        with metrics.timed("status_poll"):
+                            return status_response(request, match["slug"])
                     return waiting_page(request, match["slug"])
                 except ApplicationError as error:
                     return error_response(request, error)
