@@ -176,9 +176,12 @@ def test_section_documents_and_the_overview(client, django_capture_on_commit_cal
     # A change in another section leaves this one's document (and its ETag) as it was.
     with django_capture_on_commit_callbacks(execute=True):
         hold(event, ["D-5"], n=2)
-    assert client.get(
-        seats_url(event, f"availability/{standard.id}.json"), HTTP_IF_NONE_MATCH=downstairs["ETag"]
-    ).status_code == 304
+    assert (
+        client.get(
+            seats_url(event, f"availability/{standard.id}.json"), HTTP_IF_NONE_MATCH=downstairs["ETag"]
+        ).status_code
+        == 304
+    )
     other = make_event()
     assert client.get(seats_url(event, f"availability/{other.sections.get().id}.json")).status_code == 404
     assert client.get(seats_url(make_event(status="DRAFT"), "availability.json")).status_code == 404
@@ -211,9 +214,7 @@ def wire(client, event, *paths) -> dict[str, int]:
 
 def test_a_1000_seat_map_costs_at_most_15_kb_on_the_wire(client):
     event = make_event(rows=5, seats_per_row=40, price=250000)
-    services.generate_seat_grid(
-        event=event, seats_per_row=40, tiers=[("Standard", 12, 150000), ("Balcony", 8, 80000)]
-    )
+    services.generate_seat_grid(event=event, seats_per_row=40, tiers=[("Standard", 12, 150000), ("Balcony", 8, 80000)])
     assert Seat.objects.filter(event=event).count() == 1000
     fresh = wire(client, event, "layout", "availability")
     # Mid-sale: a third of the seats held or sold, scattered (the worst case for runs).

@@ -171,7 +171,9 @@ def test_gunicorn_killed_between_capture_and_verify_loses_nothing(emulator_for, 
             cookies = {"csrftoken": page.cookies["csrftoken"], **owner_cookies()}
             payment = Payment.objects.get(intent=intent)
             answer = pay(gateway.url, payment.order_id)  # captured at Razorpay ...
-            signal_tree(int(_gunicorn_master(tmp_path / "web-1")), signal.SIGKILL)  # ... and the site dies before the callback
+            signal_tree(
+                int(_gunicorn_master(tmp_path / "web-1")), signal.SIGKILL
+            )  # ... and the site dies before the callback
 
             def verify(base: str) -> httpx.Response:
                 return httpx.post(

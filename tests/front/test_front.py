@@ -82,7 +82,9 @@ def test_the_seat_map_through_the_front_is_small_compressed_and_revalidated(lane
         shell = http.get(f"{lanes.url}/events/{event.slug}/seats/", headers=gz)
         assert shell.status_code == 200 and shell.headers["content-encoding"] == "gzip"
         assert "private" in shell.headers["cache-control"] and shell.headers["etag"]
-        config = json.loads(re.search(r'id="seatmap-config" type="application/json">(.*?)</script>', shell.text).group(1))
+        config = json.loads(
+            re.search(r'id="seatmap-config" type="application/json">(.*?)</script>', shell.text).group(1)
+        )
         assets = re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', shell.text)
         wire = {"shell": shell.num_bytes_downloaded}
         for path in assets:
@@ -103,7 +105,11 @@ def test_the_seat_map_through_the_front_is_small_compressed_and_revalidated(lane
         held = http.post(
             lanes.url + config["hold"],
             data={"seat": ["A-1", "A-2"], "name": "Asha Rao", "email": "asha@example.com", "phone": "+919876543210"},
-            headers={"Accept": "application/json", "X-CSRFToken": http.cookies["csrftoken"], "Referer": lanes.url + "/"},
+            headers={
+                "Accept": "application/json",
+                "X-CSRFToken": http.cookies["csrftoken"],
+                "Referer": lanes.url + "/",
+            },
         )
         assert held.status_code == 201, held.text
         changed = http.get(lanes.url + config["availability"], headers=etag)
@@ -134,9 +140,13 @@ def test_a_forged_forwarded_for_neither_bypasses_limits_nor_changes_the_join_rec
         for i in range(120):
             http.cookies.clear()
             forged = {"X-Forwarded-For": f"203.0.113.{i % 250}", "X-Real-IP": f"198.51.100.{i % 250}"}
-            codes.append(join(http, lanes.url, event.slug).status_code if False else http.get(
-                f"{lanes.url}/queue/{event.slug}/status", headers={"Accept": "application/json", **forged}
-            ).status_code)
+            codes.append(
+                join(http, lanes.url, event.slug).status_code
+                if False
+                else http.get(
+                    f"{lanes.url}/queue/{event.slug}/status", headers={"Accept": "application/json", **forged}
+                ).status_code
+            )
     assert codes.count(429) >= 30, codes  # the same bucket as without the headers
     who = {v.decode() for v in queue.client().hvals(RoomKeys.of(event.id).who)}
     assert who == {"127.0.5.1"}  # the audit records the real address
@@ -199,8 +209,13 @@ def _holds_during_flood(front, tmp_path, *, seconds: int = 8, connections: int =
         began = time.monotonic()
         response = http.post(
             f"{front.url}/events/{inside.slug}/hold/",
-            data={"seat": f"A-{i + 1}", "name": "In Side", "email": f"inside{i}@example.com",
-                  "phone": "+919800000000", "csrfmiddlewaretoken": token},
+            data={
+                "seat": f"A-{i + 1}",
+                "name": "In Side",
+                "email": f"inside{i}@example.com",
+                "phone": "+919800000000",
+                "csrfmiddlewaretoken": token,
+            },
             headers={"Accept": "application/json", "Referer": front.url + "/"},
         )
         latencies.append(time.monotonic() - began)

@@ -71,7 +71,10 @@ def test_a_made_up_forwarded_for_does_not_rotate_the_address(client, settings):
     settings.WAITING_ROOM_CLIENT_IP_HEADER = "HTTP_X_REAL_IP"
     for attempt in range(LIMIT):
         response = login(
-            client, f"wrong-{attempt}", REMOTE_ADDR="127.0.0.1", HTTP_X_REAL_IP=ATTACKER,
+            client,
+            f"wrong-{attempt}",
+            REMOTE_ADDR="127.0.0.1",
+            HTTP_X_REAL_IP=ATTACKER,
             HTTP_X_FORWARDED_FOR=f"10.9.8.{attempt}",
         )
     assert response.status_code == 429

@@ -65,7 +65,11 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def python(code: str, env: dict[str, str]) -> str:
     done = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -99,7 +103,9 @@ def test_debug_does_not_switch_on_the_emulator_or_development_secrets():
     env = production_env(DEBUG="true", SECRET_KEY=None, RAZORPAY_KEY_SECRET=None)
     done = manage("check", env=env)
     assert done.returncode != 0 and "ImproperlyConfigured" in done.stderr, done.stdout + done.stderr
-    out = python("from django.conf import settings as s; print(s.RAZORPAY_EMULATOR_ENABLED)", production_env(DEBUG="true"))
+    out = python(
+        "from django.conf import settings as s; print(s.RAZORPAY_EMULATOR_ENABLED)", production_env(DEBUG="true")
+    )
     assert out.strip() == "False"
 
 

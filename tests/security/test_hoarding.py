@@ -196,6 +196,7 @@ def test_one_address_cannot_join_the_line_as_many_visitors_at_once():
 
 # --- The race: real threads, real HTTP, a live server -----------------------------------------
 
+
 def race_for_the_venue(live_server, event, count: int = 20) -> list[int]:
     """`count` browsers (own cookie jars), one address (the live server sees 127.0.0.1), each opens
     the seat map, then all post their holds at the same instant (with the CSRF token from the

@@ -40,5 +40,3 @@ def test_slow_clients_do_not_take_the_site_down(lanes):
             sock.close()
     latencies.sort()
     assert latencies[int(len(latencies) * 0.99) - 1] < 1.0
-
-
