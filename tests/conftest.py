@@ -67,7 +67,10 @@ def gateway_url(emulator, settings):
     # A clean emulator per test: no fault switches, no deliveries left over from another test.
     httpx.post(f"{emulator}/_emulator/reset", timeout=5)
     httpx.post(f"{emulator}/_emulator/faults", json={"reset": True}, timeout=5)
-    return emulator
+    yield emulator
+    # And none outliving it: a webhook retried into a later test (one without database access, say)
+    # fails there, and Django's test client re-raises any request's exception, whatever its thread.
+    httpx.post(f"{emulator}/_emulator/reset", timeout=5)
 
 
 CHROMIUM_ARGS = [
