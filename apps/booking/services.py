@@ -718,13 +718,23 @@ def check_in(*, event: Event, code: str, gate: str, now: datetime | None = None)
     if ticket.event_id != event.id:
         return CheckIn(CheckInOutcome.OTHER_EVENT, seat_label=ticket.seat_label)
     now = now or timezone.now()
-    mine = BookedSeat.objects.filter(
-        pk=ticket.booked_seat_id, seat__event_id=event.id, booking__reference=ticket.reference
+    seat = (
+        BookedSeat.objects.select_related("seat", "booking")
+        .filter(pk=ticket.booked_seat_id, seat__event_id=event.id, booking__reference=ticket.reference)
+        .first()
     )
-    won = mine.filter(checked_in_at__isnull=True).update(checked_in_at=now, checked_in_gate=gate[:40])
-    seat = mine.select_related("seat", "booking").first()
     if seat is None:
         return CheckIn(CheckInOutcome.NOT_A_TICKET)
+    # Only the row's own columns in the WHERE: a filter through a join makes Django write
+    # `WHERE id IN (subquery)`, which PostgreSQL does not re-evaluate after waiting for a racing
+    # gate's lock, and then both gates would win.
+    won = BookedSeat.objects.filter(pk=seat.pk, checked_in_at__isnull=True).update(
+        checked_in_at=now, checked_in_gate=gate[:40]
+    )
+    if won:
+        seat.checked_in_at, seat.checked_in_gate = now, gate[:40]
+    else:
+        seat.refresh_from_db(fields=["checked_in_at", "checked_in_gate"])
     outcome = CheckInOutcome.ADMITTED if won else CheckInOutcome.ALREADY_IN
     return CheckIn(
         outcome,

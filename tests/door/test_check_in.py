@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.booking import links, services
 from apps.booking.models import BookedSeat
@@ -47,6 +48,19 @@ def test_another_events_ticket_and_a_forged_code_are_refused_without_a_check_in(
     assert services.check_in(event=other, code=forged, gate="G").outcome == CheckInOutcome.NOT_A_TICKET
     assert services.check_in(event=other, code=booking.reference, gate="G").outcome == CheckInOutcome.NOT_A_TICKET
     assert not BookedSeat.objects.filter(checked_in_at__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_the_deciding_update_names_only_the_row_itself():
+    """A conditional UPDATE through a join becomes `WHERE id IN (subquery)`, which PostgreSQL does
+    not re-check after waiting for a racing gate's lock: both gates would win (the race below
+    caught it about once in two runs). The deciding statement must be a plain one-row UPDATE."""
+    event = make_event()
+    code = seat_codes(paid_booking(event, ["A-1"], 1))[0]
+    with CaptureQueriesContext(connection) as queries:
+        assert services.check_in(event=event, code=code, gate="G").admitted
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1 and "SELECT" not in updates[0] and "checked_in_at" in updates[0]
 
 
 @pytest.mark.django_db(transaction=True)
