@@ -6,25 +6,12 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.booking import services as booking_services
-from apps.booking.models import Booking
 from apps.core import audit
 from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund, RemotePayment, WebhookEvent
 from tests.factories import buyer, make_event
+from tests.payments.test_audit import paid_booking
 
 ONE_LAKH_PAISE = 10_000_000  # ₹1,00,000
-
-
-def paid_booking(event, labels: list[str], n: int) -> Booking:
-    """A booking as the product makes one: a hold, a captured payment, then confirm_intent."""
-    intent = booking_services.hold_seats(event=event, seat_labels=labels, **buyer(n)).intent
-    Payment.objects.create(
-        intent=intent,
-        order_id=f"order_admin{n}",
-        payment_id=f"pay_admin{n}",
-        amount_paise=intent.amount_paise,
-        status=Payment.Status.CAPTURED,
-    )
-    return booking_services.confirm_intent(intent_id=intent.id)[0]
 
 
 @pytest.fixture
@@ -54,7 +41,7 @@ def every_row(db, ops_user):
         reason="duplicate payment",
     )
     RemotePayment.objects.create(
-        payment=payment, razorpay_payment_id="pay_admin1", status="captured", amount_paise=ONE_LAKH_PAISE
+        payment=payment, razorpay_payment_id=payment.payment_id, status="captured", amount_paise=ONE_LAKH_PAISE
     )
     RemotePayment.objects.create(
         payment=payment, razorpay_payment_id="pay_admin1b", status="refunded", amount_paise=ONE_LAKH_PAISE

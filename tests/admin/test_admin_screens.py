@@ -13,8 +13,9 @@ from apps.booking import services
 from apps.booking.models import Event
 from apps.core.models import AuditEntry
 from apps.payments.models import Payment, Refund
-from tests.admin.conftest import ONE_LAKH_PAISE, paid_booking
+from tests.admin.conftest import ONE_LAKH_PAISE
 from tests.factories import make_event
+from tests.payments.test_audit import paid_booking
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
