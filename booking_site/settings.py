@@ -145,6 +145,12 @@ CACHES = {
         },
     }
 }
+# The waiting room on a Redis Cluster (docs/scale-out.md): its nodes as host:port, comma-separated.
+# Unset, the room shares the cache's Redis above. Each of an event's scripts runs on one shard; a
+# request that meets a failing-over shard is retried, then answered 503 with Retry-After.
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
+REDIS_CLUSTER_SOCKET_TIMEOUT = env.float("REDIS_CLUSTER_SOCKET_TIMEOUT", default=1.0)
+REDIS_CLUSTER_RETRIES = env.int("REDIS_CLUSTER_RETRIES", default=3)
 # Server-side sessions in Redis, so that logging out ends a session (a signed-cookie session
 # replayed after logout was still valid). `cache`, not `cached_db`: the waiting-room gate reads
 # the session on gated requests and must never reach the database for a buyer; with cached_db

@@ -5,6 +5,7 @@ import logging
 
 from django.db import InterfaceError, OperationalError
 from psycopg_pool import PoolTimeout
+from redis.exceptions import ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -14,7 +15,8 @@ from apps.core.http import error_response
 logger = logging.getLogger(__name__)
 
 DATABASE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
-DEPENDENCY_ERRORS = (*DATABASE_ERRORS, RedisConnectionError, RedisTimeoutError)
+# A Redis Cluster shard failing over answers CLUSTERDOWN or TRYAGAIN for a few seconds: down, not a bug.
+DEPENDENCY_ERRORS = (*DATABASE_ERRORS, RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError)
 
 
 class ErrorMiddleware:

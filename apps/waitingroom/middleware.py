@@ -11,7 +11,7 @@ mirrored, or lost when Redis restarted empty) sends the visitor to the waiting p
 status poll restores the settings from the database (the gate never reads it).
 
 Checkout URLs carry an intent id, not a slug. When a hold is made (the booking core's
-`intent_held`, see receivers.py), `wr:intent:<id> -> "<event>|<visitor>"` is recorded: the owner reaches that checkout (payment pages
+`intent_held`, see receivers.py), `wr:intent:{<id>} -> "<event>|<visitor>"` is recorded: the owner reaches that checkout (payment pages
 included) for as long as the hold lasts and after, without needing a lease; anyone else
 needs an admission to that event, and then meets the booking core's owner check (404). An
 intent without a record (made by ops or a script) is not gated. The payment's verify call and

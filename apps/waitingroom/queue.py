@@ -6,10 +6,12 @@ composed and registered once per process and run by SHA (redis-py's Script does 
 loads the script when Redis lost it). Times are epoch milliseconds passed in by the caller,
 which lets tests drive a virtual clock.
 
-Outside the tags (lookups done before the event is known): wr:slug:<slug> -> E,
-wr:intent:<uuid> -> "E|visitor".
+Outside the events' tags (lookups done before the event is known), each key is its own tag,
+so they spread over the slots: wr:slug:{<slug>} -> E, wr:intent:{<uuid>} -> "E|visitor".
+docs/scale-out.md has the whole layout.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,7 +19,11 @@ from enum import Enum
 from pathlib import Path
 
 import redis as redis_lib
+from django.conf import settings
 from django_redis import get_redis_connection
+from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from apps.core import ratelimit
 from apps.waitingroom.contract import LUA_CONSTANTS, LUA_ENUMS, NO, YES, AdmitReason, RoomKeys, Verdict, Where, flag
@@ -26,15 +32,32 @@ MAX_SCAN = 500  # no-shows one admit call may skip over, so a call stays short
 
 
 def client():
-    return get_redis_connection("default")
+    """The waiting room's Redis: a Redis Cluster when REDIS_CLUSTER_NODES names its nodes, else the
+    cache's own Redis. The cache stays on a standalone server either way (docs/scale-out.md)."""
+    nodes = settings.REDIS_CLUSTER_NODES
+    return _cluster(tuple(nodes)) if nodes else get_redis_connection("default")
+
+
+@functools.cache
+def _cluster(nodes: tuple[str, ...]) -> RedisCluster:
+    """One client per process and node list. It learns the slot map from any node that answers,
+    follows MOVED/ASK, and finds a promoted replica after a master dies; the room's scripts each
+    touch one slot (one event's hash tag), so each runs on one shard."""
+    startup = [ClusterNode(host, int(port)) for host, port in (node.rsplit(":", 1) for node in nodes)]
+    return RedisCluster(
+        startup_nodes=startup,
+        socket_timeout=settings.REDIS_CLUSTER_SOCKET_TIMEOUT,
+        socket_connect_timeout=settings.REDIS_CLUSTER_SOCKET_TIMEOUT,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), settings.REDIS_CLUSTER_RETRIES),
+    )
 
 
 def slug_key(slug: str) -> str:
-    return f"wr:slug:{slug}"
+    return f"wr:slug:{{{slug}}}"
 
 
 def intent_key(intent_id: str) -> str:
-    return f"wr:intent:{intent_id}"
+    return f"wr:intent:{{{intent_id}}}"
 
 
 # --- Lua ------------------------------------------------------------------------------
