@@ -9,7 +9,7 @@ ENV_FILE := $(or $(ENV_FILE),.env)
 export ENV_FILE
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run setup admin manage test test-faults venv venv-dev services chromium nginx wrk lint
+.PHONY: run setup admin manage test test-faults venv venv-dev services chromium nginx wrk pgbouncer lint
 
 ## The virtualenv: what the product runs on (requirements.txt) for make run; the test and
 ## lint tools on top (requirements-dev.txt: pytest, Playwright, ruff, mypy, …) for make test.
@@ -35,6 +35,10 @@ chromium:
 ## The front door: Debian's nginx (and its brotli module when there is one).
 nginx:
 	@scripts/nginx.sh install
+
+## PgBouncer: the scale-out tests put PostgreSQL behind it (docs/scale-out.md).
+pgbouncer:
+	@scripts/pgbouncer.sh install
 
 ## wrk: the front-door tests' load generator.
 wrk:
@@ -69,7 +73,7 @@ manage: venv $(ENV_FILE)
 	@$(PY) manage.py $(ARGS)
 
 ## Run the whole test suite against real PostgreSQL and Redis (and a real Celery worker and Chromium).
-test: venv-dev services chromium nginx wrk lint
+test: venv-dev services chromium nginx wrk pgbouncer lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 ## Only the fault tests (issue 17: real processes killed, hung or cut off; a few minutes).

@@ -117,12 +117,22 @@ TEMPLATES = [
 # max_connections. A short pool timeout turns a surge into a fast 503.
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/surge")}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Behind PgBouncer in transaction mode (docs/scale-out.md), each transaction may run on another
+# server connection: no server-side cursors (a cursor lives across transactions) and no prepared
+# statements (Debian's PgBouncer 1.18 cannot carry them); the code takes only transaction-level
+# advisory locks, so nothing else depends on the session.
+DB_BEHIND_PGBOUNCER = env.bool("DB_BEHIND_PGBOUNCER", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DB_POOL_MIN", default=1),
-        "max_size": env.int("DB_POOL_MAX", default=4),
-        "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
-    }
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    if env.bool("DB_POOL", default=True):
+        options["pool"] = {
+            "min_size": env.int("DB_POOL_MIN", default=1),
+            "max_size": env.int("DB_POOL_MAX", default=4),
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+        }
+    if DB_BEHIND_PGBOUNCER:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        options["prepare_threshold"] = None
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The newcomer fallback: IMMEDIATE transactions serialise writers, which is
