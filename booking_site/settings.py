@@ -181,6 +181,19 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # minutes), or a task waiting for its countdown is delivered twice. One task reserved at a time.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=30 * 60)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One beat however many nodes start one (docs/scale-out.md): with "redbeat.RedBeatScheduler" (the
+# scale-out topology sets it), RedBeat keeps the schedule in Redis and runs it only in the beat
+# holding its lock; another beat waits at startup and takes over within the lock timeout of the
+# holder's death. A beat that cannot extend its lock (Redis down) exits, for its supervisor to
+# restart it behind the lock. One node keeps Celery's file scheduler, which rides out a Redis outage.
+CELERY_BEAT_SCHEDULER = env("CELERY_BEAT_SCHEDULER", default="celery.beat:PersistentScheduler")
+CELERY_REDBEAT_REDIS_URL = REDIS_URL
+CELERY_REDBEAT_REDIS_OPTIONS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+CELERY_REDBEAT_KEY_PREFIX = "redbeat:"
+CELERY_REDBEAT_LOCK_TIMEOUT = env.int("CELERY_REDBEAT_LOCK_TIMEOUT", default=15)
+# A waiting beat tries the lock this often (and beat never sleeps longer): takeover within the
+# lock timeout plus this.
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)
 # The outbox (apps/core/outbox.py): announcements written with the change, relayed until taken.
 OUTBOX_RELAY_EVERY_SECONDS = env.float("OUTBOX_RELAY_EVERY_SECONDS", default=5.0)
 OUTBOX_CLAIM_SECONDS = env.float("OUTBOX_CLAIM_SECONDS", default=60.0)  # a delivery's lease on its row

@@ -93,3 +93,26 @@ def browser():
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def emulator_for(tmp_path):
+    """emulator_for(webhook_url=None): an emulator process of the test's own (its state in the
+    emulator's Redis db, so it survives a restart on the same port)."""
+    started: list[Emulator] = []
+
+    def start(webhook_url: str | None = None) -> Emulator:
+        args = ["--backoff-base", "0.2", "--backoff-max", "1"]
+        if webhook_url:
+            args += ["--webhook-url", webhook_url]
+        process = Emulator(product_env(REDIS_URL=EMULATOR_REDIS), tmp_path / "emulator.log", args=args).start()
+        httpx.post(f"{process.url}/_emulator/reset", timeout=5)
+        httpx.post(f"{process.url}/_emulator/faults", json={"reset": True}, timeout=5)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc is not None and process.proc.poll() is None:
+            httpx.post(f"{process.url}/_emulator/faults", json={"reset": True}, timeout=5)  # shared with others
+        process.stop()

@@ -27,14 +27,12 @@ from apps.core.models import OutboxMessage
 from apps.payments import services
 from apps.payments.models import Payment, WebhookEvent
 from apps.waitingroom import tokens
-from devstack.emulator import Emulator
 from devstack.ports import free_port
 from devstack.processes import signal_tree
-from tests.conftest import EMULATOR_REDIS
 from tests.factories import browser, buyer, make_event
 from tests.faults.stand_ins import SmtpSink, TcpForwarder, mails
 from tests.payments.conftest import pay, worker_env
-from tests.processes import celery_worker, product_env, wait_for, web_server
+from tests.processes import celery_worker, wait_for, web_server
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -119,29 +117,6 @@ def test_worker_killed_mid_send_the_email_is_sent_once_by_the_next_worker(gatewa
 
 
 # --- 2. gunicorn killed between a payment's capture and its verify -----------------------------
-
-
-@pytest.fixture
-def emulator_for(tmp_path):
-    """emulator_for(webhook_url=None): an emulator process of the test's own (its state in the
-    emulator's Redis db, so it survives a restart on the same port)."""
-    started: list[Emulator] = []
-
-    def start(webhook_url: str | None = None) -> Emulator:
-        args = ["--backoff-base", "0.2", "--backoff-max", "1"]
-        if webhook_url:
-            args += ["--webhook-url", webhook_url]
-        process = Emulator(product_env(REDIS_URL=EMULATOR_REDIS), tmp_path / "emulator.log", args=args).start()
-        httpx.post(f"{process.url}/_emulator/reset", timeout=5)
-        httpx.post(f"{process.url}/_emulator/faults", json={"reset": True}, timeout=5)
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.proc is not None and process.proc.poll() is None:
-            httpx.post(f"{process.url}/_emulator/faults", json={"reset": True}, timeout=5)  # shared with others
-        process.stop()
 
 
 @pytest.mark.parametrize("confirmed_by", ["webhook", "reconciliation"])
