@@ -341,7 +341,7 @@ def door_staff_only(view):
     @wraps(view)
     def wrapped(request, *args, **kwargs):
         if not request.user.has_perm("booking.check_in"):
-            return _no_store(JsonResponse({"error": "signed_out", "message": "Sign in as door staff."}, status=403))
+            return _no_store(JsonResponse({"error": "signed_out", "detail": "Sign in as door staff."}, status=403))
         return view(request, *args, **kwargs)
 
     return wrapped
