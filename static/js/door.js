@@ -25,6 +25,9 @@
   var queue = load("queue", []); // [{code, gate, scanned_at (ms)}]: offline check-ins not yet synced
   var seen = load("seen", {}); // booked seat id -> {clock, gate, here}: known in, by this phone or the server
   var report = ""; // what the last sync found
+  // The gate typed last, kept on the phone: offline scans post nothing that would set its cookie.
+  if (load("gate", "")) form.elements.gate.value = load("gate", "");
+  form.elements.gate.addEventListener("input", function () { save("gate", gate()); });
   var syncing = false, hmacKey = null;
 
   function load(name, fallback) {
