@@ -3,6 +3,7 @@ answers in `apps.core.http.error_response` only (a view lets them through to the
 middleware, or, to show one on its own page, hands that page over)."""
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 from functools import wraps
@@ -15,6 +16,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -372,6 +374,22 @@ def door_manifest(request, slug: str):
             }
         )
     )
+
+
+@require_GET
+@door_staff_only
+def door_worker(request, slug: str):
+    """The door page's service worker (templates/booking/door_worker.js): served under the page's
+    own path so its scope is that page, it keeps the page and its files for a phone gone offline."""
+    event = _event_or_404(slug)
+    page = reverse("booking:door", args=[event.slug])
+    assets = [static(name) for name in ("css/site.css", "favicon.svg", "js/door.js", "vendor/jsqr/jsQR.js")]
+    prefix = f"surge-door-{event.id}-"
+    version = hashlib.sha256("\n".join([page, *assets]).encode()).hexdigest()[:12]
+    config = json.dumps({"page": page, "assets": assets, "prefix": prefix, "cache": prefix + version})
+    response = render(request, "booking/door_worker.js", {"config": config}, content_type="text/javascript")
+    response["Cache-Control"] = "no-cache"  # the browser checks for a new worker on every visit
+    return response
 
 
 SCAN_CODE_MAX = 200  # a ticket code is about 50 characters; anything far longer is not one

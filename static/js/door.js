@@ -214,6 +214,10 @@
   window.setInterval(refreshManifest, 60000);
   refreshManifest();
   sync();
+  // The service worker keeps this page and its files, so it opens again without the network.
+  if (navigator.serviceWorker && window.isSecureContext) {
+    navigator.serviceWorker.register(door.dataset.workerUrl).catch(function () { /* online only, then */ });
+  }
 
   // --- The camera ------------------------------------------------------------------------------
   var scan = document.getElementById("door-scan"), video = document.getElementById("door-video");

@@ -10,8 +10,10 @@ section 2 adds it); the page already shows one when the server answers `cancelle
 import re
 
 import pytest
+from django.core.signals import request_started
 from django.urls import reverse
 from django.utils import timezone
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from apps.booking import links, services
@@ -91,6 +93,7 @@ def test_offline_the_phone_answers_queues_and_reports_the_duplicate_when_back(op
     elsewhere = codes(paid_booking(other, ["A-1"], 2))["A-1"]
     page = door_page(open_page, live_server, event)
     expect(page.locator("#door-offline-ready")).to_contain_text("Ready to scan offline: 4 seats known")
+    assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")  # the page is kept for offline
 
     # The network goes. Meanwhile another gate, still online, lets A-2 in: this phone cannot know.
     first_in = services.check_in(event=event, code=mine["A-2"], gate="Gate 1")
@@ -119,15 +122,29 @@ def test_offline_the_phone_answers_queues_and_reports_the_duplicate_when_back(op
             shot(page, f"door-{name}")
     expect(page.locator("#door-sync")).to_have_text("3 scans waiting to sync.")
     assert list(checked_in(event)) == ["A-2"]  # nothing reached the server
+
+    # Still offline, the page is reloaded (a locked phone, a discarded tab): the service worker
+    # serves the kept page, the queue and the gate are still there, and scanning goes on.
+    reached = []
+    request_started.connect(record := lambda sender, environ, **kw: reached.append(environ["PATH_INFO"]), weak=False)
+    try:
+        assert page.reload().from_service_worker
+    finally:
+        request_started.disconnect(record)
+    assert not reached, reached  # the page and its files came from the phone's cache
+    page_path = reverse("booking:door", args=[event.slug])
+    expect(page.locator("#door-sync")).to_have_text("3 scans waiting to sync.")
+    assert page.input_value("#door-gate") == "Gate 2"  # the gate typed last, kept on the phone
+    scan(page, mine["A-3"])
+    expect(page.locator("#door-answer .door-big")).to_contain_text("Already scanned at this gate at ")
+    shot(page, "door-offline-reloaded")
     back_online = timezone.now()
 
-    # Back online, but the sync does not get through; the page is reloaded: the queue is kept.
+    # Back online, but the sync does not get through: the queue is kept.
     page.route("**/sync/", lambda route: route.abort())
     page.context.set_offline(False)
     page.wait_for_function("navigator.onLine")
-    page.reload()
     expect(page.locator("#door-sync")).to_have_text("3 scans waiting to sync.")
-    assert page.input_value("#door-gate") == "Gate 2"  # the gate typed last, kept on the phone
     assert list(checked_in(event)) == ["A-2"]
 
     # Now it gets through.
@@ -141,6 +158,13 @@ def test_offline_the_phone_answers_queues_and_reports_the_duplicate_when_back(op
     shot(page, "door-synced")
     assert page.evaluate(f"JSON.parse(localStorage.getItem('surge.door.{event.id}.queue'))") == []
 
+    request_started.connect(record, weak=False)
+    try:
+        page.reload()  # online, the worker asks the server first: never a stale page
+    finally:
+        request_started.disconnect(record)
+    assert page_path in reached, reached
+
     seats = checked_in(event)
     assert {label: gate for label, (_, gate) in seats.items()} == {"A-1": "Gate 2", "A-2": "Gate 1", "A-3": "Gate 2"}
     assert seats["A-2"][0] == first_in.checked_in_at  # the first gate keeps its check-in
@@ -148,3 +172,16 @@ def test_offline_the_phone_answers_queues_and_reports_the_duplicate_when_back(op
     code, output = audit()
     assert code == 0, output
     assert not found, found
+
+
+def test_control_without_the_service_worker_an_offline_reload_loses_the_page(open_page, live_server):
+    """The harness can tell: with service workers blocked, the same reload offline fails."""
+    event = make_event()
+    page = open_page(PHONE, service_workers="block")
+    staff = door_staff()
+    page.context.add_cookies([{"name": "sessionid", "value": staff.cookies["sessionid"].value, "url": live_server.url}])
+    page.goto(f"{live_server.url}{reverse('booking:door', args=[event.slug])}")
+    expect(page.locator("#door-offline-ready")).to_be_visible()
+    page.context.set_offline(True)
+    with pytest.raises(PlaywrightError, match="ERR_INTERNET_DISCONNECTED"):
+        page.reload()

@@ -206,3 +206,21 @@ def test_the_manifest_is_for_door_staff_one_query_and_carries_no_contact_details
     assert seats["A-1"] == ["A-1", "Buyer 1.", "", ""]
     assert seats["A-2"] == ["A-2", "Buyer 1.", event_clock(first_in.checked_in_at, event), "Gate 4"]
     assert "example.com" not in response.content.decode() and "+91" not in response.content.decode()
+
+
+def test_the_service_worker_is_for_door_staff_and_keeps_the_page_and_its_files():
+    event = make_event()
+    url = reverse("booking:door_worker", args=[event.slug])
+    assert Client().get(url).status_code == 403
+    response = door_staff().get(url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/javascript")
+    assert response["Cache-Control"] == "no-cache"
+    config = json.loads(response.content.decode().split("var CONFIG = ", 1)[1].split(";\n", 1)[0])
+    assert config["page"] == reverse("booking:door", args=[event.slug])
+    assert config["assets"] == [
+        "/static/css/site.css",
+        "/static/favicon.svg",
+        "/static/js/door.js",
+        "/static/vendor/jsqr/jsQR.js",
+    ]
+    assert config["cache"].startswith(f"surge-door-{event.id}-")
