@@ -18,7 +18,9 @@
   if (!answer.hidden) answer.focus();
   if (!window.fetch || !window.JSON) return; // the form posts as it is
 
-  var VERSION = "T1", SIGNATURE_CHARS = 20, BATCH = 200, TIMEOUT_MS = 3000, RETRY_MS = 15000;
+  // TIMEOUT_MS: the server's answer or the phone's own, within the second and a half; after a
+  // failed request the phone answers itself for OFFLINE_MS, so the next scans wait for nothing.
+  var VERSION = "T1", SIGNATURE_CHARS = 20, BATCH = 200, TIMEOUT_MS = 1500, OFFLINE_MS = 30000, RETRY_MS = 15000;
   var eventId = door.dataset.event, zone = door.dataset.zone, zoneName = door.dataset.zoneName;
   var STORE = "surge.door." + eventId + ".";
   var manifest = load("manifest", null); // {key, seats: {booked seat id: [label, buyer, clock, gate]}}
@@ -28,7 +30,7 @@
   // The gate typed last, kept on the phone: offline scans post nothing that would set its cookie.
   if (load("gate", "")) form.elements.gate.value = load("gate", "");
   form.elements.gate.addEventListener("input", function () { save("gate", gate()); });
-  var syncing = false, hmacKey = null;
+  var syncing = false, hmacKey = null, offlineUntil = 0;
 
   function load(name, fallback) {
     try {
@@ -143,7 +145,7 @@
     var text = form.elements.code.value, data = new FormData(form);
     form.elements.code.value = "";
     if (!text.trim()) return;
-    if (!navigator.onLine) { offline(text); return; }
+    if (!navigator.onLine || Date.now() < offlineUntil) { offline(text); return; }
     post(form.action, data, null).then(function (response) {
       if (response.status === 403 || response.type === "opaqueredirect") { show(false, "Signed out", "Sign in again as door staff, then scan again."); return; }
       if (!response.ok) throw new Error("door " + response.status);
@@ -155,7 +157,7 @@
         }
         showServer(r);
       });
-    }).catch(function () { offline(text); }); // the network went as we scanned
+    }).catch(function () { offlineUntil = Date.now() + OFFLINE_MS; offline(text); }); // the network went as we scanned
   });
 
   // --- Sync: the queue goes to the server once the network is back ----------------------------
@@ -168,12 +170,13 @@
       if (!response.ok) throw new Error("The sync was refused (" + response.status + "); it is tried again.");
       return response.json();
     }).then(function (data) {
+      offlineUntil = 0; // the server answers again
       queue.splice(0, batch.length);
       save("queue", queue);
       var duplicates = [], invalid = [];
       data.results.forEach(function (r) {
         var code = parse(r.code);
-        if (r.sync === "duplicate") duplicates.push("Seat " + r.seat + " (already checked in at " + r.clock + " at " + r.gate + ")");
+        if (r.sync === "duplicate") duplicates.push("Seat " + r.seat + " (already checked in at " + r.clock + (r.gate ? " at " + r.gate : "") + ")");
         else if (r.sync === "not_valid") invalid.push(r.seat ? "Seat " + r.seat : r.code.slice(0, 24));
         if (code && r.checked_in_at) seen[code.seat] = { clock: r.clock, gate: r.gate, here: r.sync === "admitted" };
       });
@@ -198,6 +201,7 @@
       .then(function (response) { if (!response.ok) throw new Error("manifest " + response.status); return response.json(); })
       .then(function (data) {
         if (String(data.event) !== eventId) return;
+        offlineUntil = 0; // the server answers again
         if (!manifest || manifest.key !== data.key) hmacKey = null;
         manifest = { key: data.key, seats: data.seats };
         save("manifest", manifest);
@@ -208,7 +212,7 @@
       }).catch(function () { /* offline again, or signed out: the stored manifest stays */ });
   }
 
-  window.addEventListener("online", function () { sync(); refreshManifest(); });
+  window.addEventListener("online", function () { offlineUntil = 0; sync(); refreshManifest(); });
   window.addEventListener("offline", showStatus);
   window.setInterval(sync, RETRY_MS);
   window.setInterval(refreshManifest, 60000);

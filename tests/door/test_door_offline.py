@@ -57,9 +57,10 @@ def checked_in(event) -> dict[str, tuple]:
 
 def test_online_the_page_asks_the_server_and_answers_in_large_type(open_page, live_server):
     event, other = make_event(name="Monsoon Nights"), make_event()
-    mine = codes(paid_booking(event, ["A-1"], 1))
+    mine = codes(paid_booking(event, ["A-1", "A-2"], 1))
     elsewhere = codes(paid_booking(other, ["A-1"], 2))["A-1"]
     page = door_page(open_page, live_server, event)
+    expect(page.locator("#door-offline-ready")).to_be_visible()
     page.evaluate("window.sameDocument = true")  # a page load would forget it
     found = {}
     for name, typed, answer, colour in [
@@ -84,6 +85,19 @@ def test_online_the_page_asks_the_server_and_answers_in_large_type(open_page, li
     assert page.evaluate("window.sameDocument") is True  # answered by the script, not a form post
     assert page.input_value("#door-gate") == "Gate 2" and page.input_value("#door-code") == ""
     assert list(checked_in(event)) == ["A-1"]
+
+    # The phone thinks it is online but the request goes nowhere (a dead Wi-Fi): it answers
+    # itself, queues the scan, and syncs it once the server answers again.
+    door_path = reverse("booking:door", args=[event.slug])
+    page.route(f"**{door_path}", lambda route: route.abort() if route.request.method == "POST" else route.fallback())
+    scan(page, mine["A-2"])
+    expect(page.locator("#door-answer .door-big")).to_have_text("Seat A-2, Buyer 1.")
+    expect(page.locator("#door-answer .door-offline")).to_be_visible()
+    expect(page.locator("#door-sync")).to_have_text("1 scan waiting to sync.")
+    page.unroute(f"**{door_path}")
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(page.locator("#door-sync")).to_have_text("Synced 1 scan.")
+    assert sorted(checked_in(event)) == ["A-1", "A-2"]
     assert not found, found
 
 
