@@ -21,6 +21,7 @@
   // TIMEOUT_MS: the server's answer or the phone's own, within the second and a half; after a
   // failed request the phone answers itself for OFFLINE_MS, so the next scans wait for nothing.
   var VERSION = "T1", SIGNATURE_CHARS = 20, BATCH = 200, TIMEOUT_MS = 1500, OFFLINE_MS = 30000, RETRY_MS = 15000;
+  var SYNC_TIMEOUT_MS = 30000; // a whole batch: a sync cut short is sent again, and finds its own check-ins
   var eventId = door.dataset.event, zone = door.dataset.zone, zoneName = door.dataset.zoneName;
   var STORE = "surge.door." + eventId + ".";
   var manifest = load("manifest", null); // {key, seats: {booked seat id: [label, buyer, clock, gate]}}
@@ -105,11 +106,17 @@
   }
 
   // --- Offline: the phone answers and queues ---------------------------------------------------
+  var offlineTurn = Promise.resolve(); // one offline answer at a time: two quick scans of one seat give one green
   function offline(text) {
+    offlineTurn = offlineTurn.then(function () { return answerOffline(text); }).catch(function () {
+      show(false, "Cannot check offline", "This phone could not check the code: scan it again.", true);
+    });
+  }
+  function answerOffline(text) {
     var code = parse(text);
     if (!code) { show(false, "Not a ticket", "The code is not one of ours: damaged, typed wrong or forged.", true); return; }
     if (code.event !== eventId) { show(false, "Not a ticket for this event", "It reads as a ticket (" + code.label + ") for another event.", true); return; }
-    signatureOk(code).then(function (ok) {
+    return signatureOk(code).then(function (ok) {
       if (ok === null) { show(false, "Cannot check offline", "Open this page once while online so the phone can check codes itself.", true); return; }
       if (!ok) { show(false, "Not a ticket", "The code is not one of ours: damaged, typed wrong or forged.", true); return; }
       var known = manifest.seats[code.seat] || [code.label, "", "", ""];
@@ -130,9 +137,9 @@
   }
 
   // --- Online: the server answers ----------------------------------------------------------------
-  function post(url, body, contentType) {
+  function post(url, body, contentType, timeout) {
     var controller = window.AbortController ? new AbortController() : null;
-    var timer = controller && window.setTimeout(function () { controller.abort(); }, TIMEOUT_MS);
+    var timer = controller && window.setTimeout(function () { controller.abort(); }, timeout);
     var headers = { Accept: "application/json", "X-CSRFToken": csrf() };
     if (contentType) headers["Content-Type"] = contentType;
     return window.fetch(url, {
@@ -146,7 +153,7 @@
     form.elements.code.value = "";
     if (!text.trim()) return;
     if (!navigator.onLine || Date.now() < offlineUntil) { offline(text); return; }
-    post(form.action, data, null).then(function (response) {
+    post(form.action, data, null, TIMEOUT_MS).then(function (response) {
       if (response.status === 403 || response.type === "opaqueredirect") { show(false, "Signed out", "Sign in again as door staff, then scan again."); return; }
       if (!response.ok) throw new Error("door " + response.status);
       return response.json().then(function (r) {
@@ -165,7 +172,7 @@
     if (syncing || !queue.length || !navigator.onLine) { showStatus(); return; }
     syncing = true;
     var batch = queue.slice(0, BATCH);
-    post(door.dataset.syncUrl, JSON.stringify({ scans: batch }), "application/json").then(function (response) {
+    post(door.dataset.syncUrl, JSON.stringify({ scans: batch }), "application/json", SYNC_TIMEOUT_MS).then(function (response) {
       if (response.status === 403 || response.type === "opaqueredirect") throw new Error("Sign in again as door staff to sync.");
       if (!response.ok) throw new Error("The sync was refused (" + response.status + "); it is tried again.");
       return response.json();
