@@ -393,6 +393,7 @@ def door_worker(request, slug: str):
 
 
 SCAN_CODE_MAX = 200  # a ticket code is about 50 characters; anything far longer is not one
+SCAN_TIME_MAX_MS = 4_102_444_800_000  # 2100-01-01: a later "time" is garbage, not a phone's clock
 
 
 def _queued_scans(body: bytes) -> list[services.QueuedScan]:
@@ -414,7 +415,7 @@ def _queued_scans(body: bytes) -> list[services.QueuedScan]:
         at = scan.get("scanned_at") if isinstance(scan, dict) else None
         if not isinstance(code, str) or not code or len(code) > SCAN_CODE_MAX or not isinstance(gate, str):
             raise InvalidRequest("Each scan needs its code and its gate.")
-        if at is not None and (isinstance(at, bool) or not isinstance(at, int) or not 0 < at < 2**53):
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int) or not 0 < at < SCAN_TIME_MAX_MS):
             raise InvalidRequest("A scan's time is milliseconds since the epoch.")
         scanned_at = datetime.fromtimestamp(at / 1000, tz=UTC) if at is not None else None
         queued.append(services.QueuedScan(code=code, gate=gate.strip()[:40] or "Gate 1", scanned_at=scanned_at))

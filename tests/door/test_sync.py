@@ -147,6 +147,8 @@ def test_only_door_staff_sync_and_only_with_the_csrf_token():
         'GOOD,{"code": "x", "gate": "G", "scanned_at": "19:02"}',
         'GOOD,{"code": "x", "gate": "G", "scanned_at": true}',
         'GOOD,{"code": "x", "gate": "G", "scanned_at": -5}',
+        'GOOD,{"code": "x", "gate": "G", "scanned_at": 10000000000000000}',  # beyond any calendar
+        'GOOD,{"code": "x", "gate": "G", "scanned_at": 1.5}',
         'GOOD,{"code": "' + "T" * 201 + '", "gate": "G"}',
     ],
 )
