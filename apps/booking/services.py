@@ -771,3 +771,69 @@ def create_door_staff(*, username: str, password: str, email: str = "") -> Abstr
     except IntegrityError:  # the same name created at the same moment elsewhere
         raise InvalidRequest(f"A user named {username!r} exists already: choose another name.") from None
     return user
+
+
+SYNC_BATCH_MAX = 200  # scans per sync request: a gate's offline queue goes in several
+SCAN_TIME_TRUSTED = timedelta(hours=12)  # a phone's scan time older than this is its clock, not a scan
+
+
+@dataclass(frozen=True)
+class QueuedScan:
+    """A check-in a gate made while offline: the code, the gate, and when the phone scanned it."""
+
+    code: str
+    gate: str
+    scanned_at: datetime | None
+
+
+class SyncOutcome(StrEnum):
+    ADMITTED = "admitted"  # checked in now, at the scan's time (or this very scan, sent again)
+    DUPLICATE = "duplicate"  # checked in before, at another gate or time: the door should know
+    NOT_VALID = "not_valid"  # not a ticket of this event
+
+
+@dataclass(frozen=True)
+class SyncAnswer:
+    scan: QueuedScan
+    outcome: SyncOutcome
+    check_in: CheckIn
+
+
+def _check_in_time(scanned_at: datetime | None, now: datetime) -> datetime:
+    """The scan's own time when it is plausible, so the record says when the person came in; never
+    in the future (a phone's clock ahead), and `now` for a time too old to be this evening's."""
+    if scanned_at is None or scanned_at < now - SCAN_TIME_TRUSTED:
+        return now
+    return min(scanned_at, now)
+
+
+def sync_check_ins(*, event: Event, scans: list[QueuedScan], now: datetime | None = None) -> list[SyncAnswer]:
+    """Apply a gate's offline queue: each scan through `check_in`, so each seat is let in exactly
+    once (its conditional UPDATE decides, whatever other gates sync or scan at the same moment),
+    and say per scan whether it was admitted, a duplicate (in before: when, and at which gate) or
+    not valid. A scan the gate sends again (the answer to an earlier sync was lost) finds its own
+    check-in, same gate and same time, and is answered admitted again, not as a duplicate. A batch
+    over SYNC_BATCH_MAX is refused whole, before any check-in."""
+    if len(scans) > SYNC_BATCH_MAX:
+        raise InvalidRequest(f"At most {SYNC_BATCH_MAX} scans per sync; send the rest in another.")
+    now = now or timezone.now()
+    answers = []
+    for scan in scans:
+        at = _check_in_time(scan.scanned_at, now)
+        result = check_in(event=event, code=scan.code, gate=scan.gate, now=at)
+        if result.admitted:
+            outcome = SyncOutcome.ADMITTED
+        elif result.outcome != CheckInOutcome.ALREADY_IN:
+            outcome = SyncOutcome.NOT_VALID
+        elif result.gate == scan.gate[:40] and result.checked_in_at == at:
+            outcome = SyncOutcome.ADMITTED  # this scan's own check-in, from a sync whose answer was lost
+        else:
+            outcome = SyncOutcome.DUPLICATE
+        answers.append(SyncAnswer(scan=scan, outcome=outcome, check_in=result))
+    if answers:
+        logger.info(
+            "door sync for event %s: %s",
+            event.id,
+            {o.value: sum(a.outcome == o for a in answers) for o in SyncOutcome},
+        )
+    return answers

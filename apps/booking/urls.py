@@ -20,5 +20,8 @@ urlpatterns = [
     path("checkout/<uuid:intent_id>/release/", views.release, name="release"),
     path("bookings/<str:reference>/", views.ticket, name="ticket"),
     path("door/<slug:slug>/", views.door, name="door"),
+    path("door/<slug:slug>/manifest.json", views.door_manifest, name="door_manifest"),
+    path("door/<slug:slug>/sync/", views.door_sync, name="door_sync"),
+    path("door/<slug:slug>/worker.js", views.door_worker, name="door_worker"),
     path("tickets/find/", views.find_tickets, name="find_tickets"),
 ]

@@ -2,6 +2,10 @@
 answers in `apps.core.http.error_response` only (a view lets them through to the mapper
 middleware, or, to show one on its own page, hands that page over)."""
 
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime
 from functools import wraps
 from uuid import UUID
 
@@ -12,16 +16,18 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.booking import inventory, links, seatmap, selectors, services
+from apps.booking import inventory, links, seatmap, selectors, services, tickets
 from apps.booking.access import owned_intent
-from apps.booking.errors import BookingError, InvalidForm
+from apps.booking.errors import BookingError, InvalidForm, InvalidRequest
 from apps.booking.forms import FindTicketsForm, HoldForm
 from apps.booking.pages import FRESH_SECONDS, forget_page, store_page
 from apps.booking.rendering import seat_grid_html
+from apps.booking.templatetags.booking_tags import event_clock
 from apps.core import metrics
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
 from apps.core.prebuilt import respond
@@ -298,26 +304,141 @@ def _no_store(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def _check_in_json(result: services.CheckIn, event) -> dict:
+    return {
+        "outcome": result.outcome,
+        "seat": result.seat_label,
+        "buyer": result.buyer,
+        "checked_in_at": result.checked_in_at.isoformat() if result.checked_in_at else None,
+        "clock": event_clock(result.checked_in_at, event),  # "19:02 IST", as the page shows it
+        "gate": result.gate,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @permission_required("booking.check_in", login_url="admin:login")
 def door(request, slug: str):
     """The door: door staff (the check-in permission, no other admin right) scan or type a ticket
-    code and get a large green or red answer. The last gate name is kept in a cookie."""
+    code and get a large green or red answer: JSON for the page's script, the page itself without
+    one. The last gate name is kept in a cookie."""
     event = _event_or_404(slug)
     gate = (request.POST.get("gate") or request.COOKIES.get("door_gate") or "Gate 1").strip()[:40]
     result = None
     if request.method == "POST":
         result = services.check_in(event=event, code=request.POST.get("code", ""), gate=gate)
     if wants_json(request) and result is not None:
-        return JsonResponse(
-            {
-                "outcome": result.outcome,
-                "seat": result.seat_label,
-                "buyer": result.buyer,
-                "checked_in_at": result.checked_in_at.isoformat() if result.checked_in_at else None,
-                "gate": result.gate,
-            }
-        )
-    response = render(request, "booking/door.html", {"event": event, "gate": gate, "result": result})
+        response = _no_store(JsonResponse(_check_in_json(result, event)))
+    else:
+        zone_name = event.local(timezone.now()).tzname()  # "IST": the page's own clock names it too
+        context = {"event": event, "gate": gate, "result": result, "zone_name": zone_name}
+        response = render(request, "booking/door.html", context)
     response.set_cookie("door_gate", gate, max_age=86400, samesite="Strict", httponly=True)
     return response
+
+
+def door_staff_only(view):
+    """The door's JSON endpoints: a 403 in JSON without the check-in permission, not the login
+    page's redirect a script cannot follow (the page then tells the staff to sign in again)."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.has_perm("booking.check_in"):
+            return _no_store(JsonResponse({"error": "signed_out", "detail": "Sign in as door staff."}, status=403))
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@require_GET
+@door_staff_only
+def door_manifest(request, slug: str):
+    """What a door phone keeps to answer while offline: the event's door key (tickets.door_key:
+    it signs this event's codes only, so a lost phone can forge no other event's tickets) and,
+    per booked seat, its label, the buyer's short name and whether it is in already."""
+    event = _event_or_404(slug)
+    seats = selectors.door_manifest(event)
+    return _no_store(
+        JsonResponse(
+            {
+                "event": event.id,
+                "key": base64.b64encode(tickets.door_key(event.id)).decode(),
+                "seats": {
+                    str(s.booked_seat_id): [
+                        s.seat_label,
+                        s.buyer,
+                        event_clock(s.checked_in_at, event) if s.checked_in_at else "",
+                        s.gate,
+                    ]
+                    for s in seats
+                },
+            }
+        )
+    )
+
+
+@require_GET
+@door_staff_only
+def door_worker(request, slug: str):
+    """The door page's service worker (templates/booking/door_worker.js): served under the page's
+    own path so its scope is that page, it keeps the page and its files for a phone gone offline."""
+    event = _event_or_404(slug)
+    page = reverse("booking:door", args=[event.slug])
+    assets = [static(name) for name in ("css/site.css", "favicon.svg", "js/door.js", "vendor/jsqr/jsQR.js")]
+    prefix = f"surge-door-{event.id}-"
+    version = hashlib.sha256("\n".join([page, *assets]).encode()).hexdigest()[:12]
+    config = json.dumps({"page": page, "assets": assets, "prefix": prefix, "cache": prefix + version})
+    response = render(request, "booking/door_worker.js", {"config": config}, content_type="text/javascript")
+    response["Cache-Control"] = "no-cache"  # the browser checks for a new worker on every visit
+    return response
+
+
+SCAN_CODE_MAX = 200  # a ticket code is about 50 characters; anything far longer is not one
+SCAN_TIME_MAX_MS = 4_102_444_800_000  # 2100-01-01: a later "time" is garbage, not a phone's clock
+
+
+def _queued_scans(body: bytes) -> list[services.QueuedScan]:
+    """The sync's JSON, {"scans": [{"code", "gate", "scanned_at" (ms since the epoch)}, ...]}, or
+    InvalidRequest: a batch with one bad scan is refused whole, before any check-in."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise InvalidRequest("Send the scans as JSON.") from None
+    scans = data.get("scans") if isinstance(data, dict) else None
+    if not isinstance(scans, list):
+        raise InvalidRequest('Send {"scans": [...]}.')
+    if len(scans) > services.SYNC_BATCH_MAX:
+        raise InvalidRequest(f"At most {services.SYNC_BATCH_MAX} scans per sync; send the rest in another.")
+    queued = []
+    for scan in scans:
+        code = scan.get("code") if isinstance(scan, dict) else None
+        gate = scan.get("gate") if isinstance(scan, dict) else None
+        at = scan.get("scanned_at") if isinstance(scan, dict) else None
+        if not isinstance(code, str) or not code or len(code) > SCAN_CODE_MAX or not isinstance(gate, str):
+            raise InvalidRequest("Each scan needs its code and its gate.")
+        if at is not None and (isinstance(at, bool) or not isinstance(at, int) or not 0 < at < SCAN_TIME_MAX_MS):
+            raise InvalidRequest("A scan's time is milliseconds since the epoch.")
+        scanned_at = datetime.fromtimestamp(at / 1000, tz=UTC) if at is not None else None
+        queued.append(services.QueuedScan(code=code, gate=gate.strip()[:40] or "Gate 1", scanned_at=scanned_at))
+    return queued
+
+
+@require_POST
+@door_staff_only
+def door_sync(request, slug: str):
+    """A gate back online sends the check-ins it queued (CSRF-protected like any POST): each is
+    applied exactly once (services.sync_check_ins) and answered admitted, duplicate (in before:
+    when, at which gate) or not valid, in the order sent."""
+    event = _event_or_404(slug)
+    try:
+        answers = services.sync_check_ins(event=event, scans=_queued_scans(request.body))
+    except InvalidRequest as error:
+        return _no_store(error_response(request, error, as_json=True))
+    return _no_store(
+        JsonResponse(
+            {
+                "results": [
+                    {"code": a.scan.code, "sync": a.outcome, **_check_in_json(a.check_in, event)} for a in answers
+                ]
+            }
+        )
+    )
