@@ -4,7 +4,7 @@ behind nginx), Celery worker and beat, the emulator; each on loopback, stopped o
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.emulator import Emulator
@@ -31,6 +31,8 @@ class Front:
     url: str
     lobby: subprocess.Popen | None  # None when one shared pool serves both lanes
     nginx_dir: Path
+    # Each lane's web nodes (gunicorn masters), in order: "lobby" and "booking" (or "shared").
+    nodes: dict[str, list[subprocess.Popen]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -46,50 +48,68 @@ def front(
     booking: tuple[int, int] | None = None,
     access_logs: bool = False,
     nginx: dict[str, str] | None = None,
+    nodes: int = 1,
 ) -> Iterator[Front]:
     """The production front on loopback: nginx (scripts/nginx.sh, the repo's config) before the
     two gunicorn lanes, lobby and booking. Each lane is sized by `lobby`/`booking` (processes,
     threads) or else by env's LOBBY_*/BOOKING_* settings (gunicorn.conf.py). With shared_pool,
-    the control: one pool of both lanes' size serves both. Yields once both lanes answer."""
+    the control: one pool of both lanes' size serves both. With `nodes`, each lane runs that many
+    web nodes (gunicorn masters on ports of their own) behind nginx. Yields once every node answers."""
     port, lobby_port, booking_port = port or free_port(), lobby_port or free_port(), booking_port or free_port()
-    lanes = {**env, "LOBBY_PORT": str(lobby_port), "BOOKING_PORT": str(booking_port)}
+    # Node n of a lane listens on its own port: the first on the given one, the others on free ones.
+    lobby_ports = [lobby_port] + [free_port() for _ in range(nodes - 1)]
+    booking_ports = [booking_port] + [free_port() for _ in range(nodes - 1)]
 
-    def lane(name: str, size: tuple[int, int] | None) -> dict[str, str]:
+    def lane(name: str, size: tuple[int, int] | None, node: int = 0) -> dict[str, str]:
         upper = name.upper()
         sized = {f"{upper}_CONCURRENCY": str(size[0]), f"{upper}_THREADS": str(size[1])} if size else {}
-        logged = {"GUNICORN_ACCESS_LOG": str(logs / f"{'shared' if shared_pool else name}-access.log")}
-        return {**lanes, "SURGE_LANE": name, **sized, **(logged if access_logs else {})}
+        tag = "shared" if shared_pool else name + (f"-{node + 1}" if node else "")
+        logged = {"GUNICORN_ACCESS_LOG": str(logs / f"{tag}-access.log")}
+        ports = {"LOBBY_PORT": str(lobby_ports[node]), "BOOKING_PORT": str(booking_ports[node])}
+        return {**env, **ports, "SURGE_LANE": name, **sized, **(logged if access_logs else {})}
+
+    def node_name(name: str, node: int) -> str:
+        return name + (f"-{node + 1}" if node else "")
 
     with ExitStack() as stack:
         lobby_process = None
+        started: dict[str, list[subprocess.Popen]] = {}
         if shared_pool:
             both = (lobby or (1, 8), booking or (1, 4))
             size = (both[0][0] + both[1][0], max(both[0][1], both[1][1]))
-            stack.enter_context(process("shared", GUNICORN, lane("booking", size), logs))
-            lobby_port = booking_port
+            started["shared"] = [stack.enter_context(process("shared", GUNICORN, lane("booking", size), logs))]
+            lobby_ports = booking_ports = booking_ports[:1]
         else:
-            lobby_process = stack.enter_context(process("lobby", GUNICORN, lane("lobby", lobby), logs))
-            stack.enter_context(process("booking", GUNICORN, lane("booking", booking), logs))
+            for name, size in (("lobby", lobby), ("booking", booking)):
+                started[name] = [
+                    stack.enter_context(process(node_name(name, n), GUNICORN, lane(name, size, n), logs))
+                    for n in range(nodes)
+                ]
+            lobby_process = started["lobby"][0]
         nginx_dir = logs / "nginx"
         nginx_env = {
             **env,
             "SURGE_NGINX_DIR": str(nginx_dir),
             "SURGE_FRONT_LISTEN": f"127.0.0.1:{port}",
-            "SURGE_LOBBY_UPSTREAM": f"127.0.0.1:{lobby_port}",
-            "SURGE_BOOKING_UPSTREAM": f"127.0.0.1:{booking_port}",
+            "SURGE_LOBBY_UPSTREAM": " ".join(f"127.0.0.1:{p}" for p in lobby_ports),
+            "SURGE_BOOKING_UPSTREAM": " ".join(f"127.0.0.1:{p}" for p in booking_ports),
             **(nginx or {}),
         }
         nginx_process = stack.enter_context(process("nginx", ["bash", "scripts/nginx.sh", "run"], nginx_env, logs))
         url = f"http://127.0.0.1:{port}"
-        # /readyz is served by the booking lane: both lanes are up.
+        # /readyz is served by the booking lane: both lanes are up (every node: each is asked directly).
         wait_for(
-            lambda: answers(f"{url}/healthz", timeout=1) and answers(f"{url}/readyz", timeout=1),
+            lambda: (
+                answers(f"{url}/healthz", timeout=1)
+                and answers(f"{url}/readyz", timeout=1)
+                and all(answers(f"http://127.0.0.1:{p}/healthz", timeout=1) for p in lobby_ports + booking_ports)
+            ),
             timeout=40,
             interval=0.3,
             what="the front",
             process=nginx_process,
         )
-        yield Front(url, lobby_process, nginx_dir)
+        yield Front(url, lobby_process, nginx_dir, started)
 
 
 def celery_command(*, concurrency: int | None, queues: str, loglevel: str, beat_schedule: Path | None) -> list[str]:

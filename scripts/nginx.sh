@@ -26,6 +26,14 @@ install() {
     libnginx-mod-http-brotli-filter >/dev/null 2>&1 || echo "(no brotli module: gzip only)"
 }
 
+# A lane's `server` lines: $1 its web nodes (host:port, space-separated), $2 max_conns per node.
+upstream_servers() {
+  local nodes=($1) fails="max_fails=0" line=""
+  [ "${#nodes[@]}" -gt 1 ] && fails="max_fails=1 fail_timeout=5s"
+  for node in "${nodes[@]}"; do line+="server $node max_conns=$2 $fails; "; done
+  echo "$line"
+}
+
 render() {
   export SURGE_NGINX_DIR="${SURGE_NGINX_DIR:-$ROOT/var/nginx}"
   export SURGE_FRONT_LISTEN="${SURGE_FRONT_LISTEN:-127.0.0.1:${PORT:-8000}}"
@@ -42,6 +50,8 @@ render() {
   export SURGE_CONNS_PER_IP="${SURGE_CONNS_PER_IP:-64}"
   export SURGE_MICROCACHE_SECONDS="${SURGE_MICROCACHE_SECONDS:-2}"
   export SURGE_RETRY_AFTER="${SURGE_RETRY_AFTER:-5}"
+  export SURGE_LOBBY_SERVERS; SURGE_LOBBY_SERVERS="$(upstream_servers "$SURGE_LOBBY_UPSTREAM" "$SURGE_LOBBY_MAX_CONNS")"
+  export SURGE_BOOKING_SERVERS; SURGE_BOOKING_SERVERS="$(upstream_servers "$SURGE_BOOKING_UPSTREAM" "$SURGE_BOOKING_MAX_CONNS")"
   export SURGE_NGINX_WORKERS="${SURGE_NGINX_WORKERS:-auto}"
   # As many open files as this machine lets a process have; two per proxied connection.
   local files; files="$(ulimit -Hn)"; [ "$files" = unlimited ] && files=65536
@@ -49,7 +59,7 @@ render() {
   # Local runs as root keep the workers root too, so they can use the private folders.
   if [ "$(id -u)" = 0 ]; then export SURGE_NGINX_USER="user root;"; else export SURGE_NGINX_USER=""; fi
   mkdir -p "$SURGE_NGINX_DIR"/{cache,tmp}
-  local vars='${SURGE_NGINX_DIR} ${SURGE_FRONT_LISTEN} ${SURGE_LOBBY_UPSTREAM} ${SURGE_BOOKING_UPSTREAM}
+  local vars='${SURGE_NGINX_DIR} ${SURGE_FRONT_LISTEN} ${SURGE_LOBBY_SERVERS} ${SURGE_BOOKING_SERVERS}
     ${SURGE_STATIC_ROOT} ${SURGE_ERRORS_DIR} ${SURGE_LOBBY_MAX_CONNS} ${SURGE_BOOKING_MAX_CONNS}
     ${SURGE_ARRIVALS_PER_IP} ${SURGE_ARRIVALS_BURST} ${SURGE_POLLS_PER_IP} ${SURGE_POLLS_BURST}
     ${SURGE_CONNS_PER_IP} ${SURGE_MICROCACHE_SECONDS} ${SURGE_RETRY_AFTER} ${SURGE_NGINX_WORKERS} ${SURGE_NGINX_USER}

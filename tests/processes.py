@@ -48,10 +48,12 @@ def web_server(*, tmp_path: Path, workers: int = 2, threads: int = 8, port: int 
 
 
 @contextmanager
-def front_stack(*, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), booking=(1, 4), nginx=None, **env: str):
+def front_stack(
+    *, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), booking=(1, 4), nginx=None, nodes: int = 1, **env: str
+):
     """The production front: nginx (the repo's config) in front of two gunicorn pools (lobby and
     booking lanes) on free ports, against the test database; one nginx worker. With shared_pool,
-    the control: one pool of the same total size serves both lanes."""
+    the control: one pool of the same total size serves both lanes. `nodes`: web nodes per lane."""
     collectstatic(product_env())
     with stack.front(
         product_env(**env),
@@ -61,5 +63,6 @@ def front_stack(*, tmp_path: Path, shared_pool: bool = False, lobby=(1, 8), book
         booking=booking,
         access_logs=True,
         nginx={"SURGE_NGINX_WORKERS": "1", **(nginx or {})},
+        nodes=nodes,
     ) as front:
         yield front
