@@ -114,3 +114,43 @@ def leaked_slots(event_ids: list[int], *, settle_seconds: float = 3.0) -> dict[i
         time.sleep(settle_seconds)
         return {event_id: seen & leaked_slots_now(event_id) if seen else seen for event_id, seen in first.items()}
     return first
+
+
+@dataclass(frozen=True)
+class RoomCounts:
+    """One room's figures for ops: the line, who is inside, admissions (a running total and the
+    last minute's), and the configured rate."""
+
+    waiting: int  # in line, pre-queue included
+    inside: int
+    admitted_total: int  # ever let in (the admit script's counter)
+    admitted_last_minute: int
+    rate_per_minute: int  # configured (0: no room settings in Redis)
+
+
+def room_counts(event_ids: list[int], now: int | None = None) -> dict[int, RoomCounts]:
+    """Every room's counts in one Redis round trip (a pipeline), whatever the number of events."""
+    if not event_ids:
+        return {}
+    now = now_ms() if now is None else now
+    pipe = queue.client().pipeline(transaction=False)
+    for event_id in event_ids:
+        keys = RoomKeys.of(event_id)
+        pipe.zcard(keys.line)
+        pipe.zcard(keys.early)
+        pipe.zcount(keys.inside, now, "+inf")
+        pipe.get(keys.admissions)
+        pipe.zcount(keys.admitted, now - RATE_WINDOW_MS, "+inf")
+        pipe.hget(keys.cfg, "rate")
+    replies = pipe.execute()
+    counts = {}
+    for index, event_id in enumerate(event_ids):
+        line, early, inside, total, last_minute, rate = replies[6 * index : 6 * index + 6]
+        counts[event_id] = RoomCounts(
+            waiting=line + early,
+            inside=inside,
+            admitted_total=int(total or 0),
+            admitted_last_minute=last_minute,
+            rate_per_minute=int(rate or 0),
+        )
+    return counts
