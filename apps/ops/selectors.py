@@ -30,7 +30,7 @@ from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, Seat,
 from apps.core.clock import now_ms
 from apps.core.metrics import REQUEST_DURATION, TIMED_VIEWS
 from apps.core.models import OutboxMessage
-from apps.payments.models import Payment, Refund, WebhookEvent
+from apps.payments.models import MONEY_TAKEN_STATUSES, Payment, Refund, WebhookEvent
 from apps.waitingroom import queue
 from apps.waitingroom.selectors import room_counts
 
@@ -139,8 +139,10 @@ def _event_scope(path: str, event_id: int | None) -> Q:
 
 def _queries(event_id: int | None, now: datetime) -> dict[str, QuerySet]:
     """Every database figure as a grouped QuerySet (never one row per seat or buyer)."""
-    taken = Q(captured_at__isnull=False)
-    late = taken & (Q(captured_at__gte=F("intent__expires_at")) | Q(intent__ended_at__lt=F("captured_at")))
+    taken = Q(status__in=MONEY_TAKEN_STATUSES)  # captured, whatever became of it since
+    late = Q(captured_at__isnull=False) & (
+        Q(captured_at__gte=F("intent__expires_at")) | Q(intent__ended_at__lt=F("captured_at"))
+    )
     return {
         "events": Event.objects.filter(Q(status=Event.Status.ON_SALE) if event_id is None else Q(pk=event_id)).values(
             "id", "slug", "name"

@@ -10,7 +10,11 @@
   var every = Math.max(1, Number(root.dataset.pollSeconds) || 3) * 1000;
   var eventId = root.dataset.event ? Number(root.dataset.event) : null;
   var HISTORY = 600;
-  var rupees = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR", maximumFractionDigits: 2 });
+  // Money as apps.core.money shows it: Indian grouping, whole rupees without ".00".
+  var rupees = new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR" });
+  var wholeRupees = new Intl.NumberFormat("en-IN", {
+    style: "currency", currency: "INR", minimumFractionDigits: 0, maximumFractionDigits: 0,
+  });
   var count = new Intl.NumberFormat("en-IN");
 
   // Each chart: its series (label, colour, how to read a value off one refresh).
@@ -51,7 +55,7 @@
   }
   function shown(text, format) {
     if (text == null) return "–";
-    if (format === "rupees") return rupees.format(text / 100);
+    if (format === "rupees") return (text % 100 ? rupees : wholeRupees).format(text / 100);
     if (format === "seconds") return Math.round(text) + " s";
     if (format === "ms") return ms(text) + " ms";
     return count.format(text);
@@ -102,7 +106,7 @@
     table("ops-queues", figures.celery_queues);
     var at = new Date(figures.at_ms), stamp = document.getElementById("ops-updated");
     stamp.dateTime = at.toISOString();
-    stamp.textContent = at.toLocaleTimeString("en-IN", { hour12: false });
+    stamp.textContent = at.toLocaleTimeString("en-IN", { hour12: false, timeZoneName: "short" });
     Object.keys(charts).forEach(function (name) {
       var columns = data[name];
       if (columns[0].length && columns[0][columns[0].length - 1] >= figures.at_ms / 1000) return;  // the same refresh
