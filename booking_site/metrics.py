@@ -70,6 +70,13 @@ class SurgeCollector(Collector):
             _per_event(
                 G, "surge_room_rate_per_minute", "Each room's configured admission rate.", figures, "rate_per_minute"
             ),
+            _per_event(
+                G,
+                "surge_room_admitting",
+                "1 when a room should be letting people in (on, open, not paused, closed or sold out), else 0.",
+                figures,
+                "admitting",
+            ),
             _per_event(C, "surge_admissions_total", "People ever let in by each event's room.", figures, "admitted"),
             _per_event(C, "surge_event_holds_total", "Holds ever made for each event on sale.", figures, "holds"),
             _per_event(C, "surge_event_bookings_total", "Bookings ever made for each event on sale.", figures, "sales"),

@@ -53,6 +53,7 @@ class EventFigures:
     waiting: int = 0
     inside: int = 0
     rate_per_minute: int = 0  # the room's configured admission rate
+    admitting: bool = False  # the room should be letting people in (waitingroom.selectors.RoomCounts)
     admitted: int = 0  # ever (the admit script's counter)
     admitted_last_minute: int = 0  # the room's own window (its admitted set)
     seats_free: int = 0
@@ -341,7 +342,7 @@ def _refresh(*, scope: str, event_id: int | None) -> DropFigures:
         figures = events[event_id_]
         figures.waiting, figures.inside = room.waiting, room.inside
         figures.admitted, figures.admitted_last_minute = room.admitted_total, room.admitted_last_minute
-        figures.rate_per_minute = room.rate_per_minute
+        figures.rate_per_minute, figures.admitting = room.rate_per_minute, room.admitting
     for figures in events.values():
         figures.revenue_paise = figures.captured_paise - figures.refunded_paise
 
@@ -393,7 +394,7 @@ def _added_up(events: list[EventFigures]) -> EventFigures:
     total = EventFigures(id=0, slug="", name="All events on sale")
     for figures in events:
         for name, value in asdict(figures).items():
-            if isinstance(value, int) and name != "id":
+            if isinstance(value, int) and not isinstance(value, bool) and name != "id":
                 setattr(total, name, getattr(total, name) + value)
         for gate, count in figures.checkins_by_gate.items():
             total.checkins_by_gate[gate] = total.checkins_by_gate.get(gate, 0) + count

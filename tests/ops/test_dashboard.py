@@ -192,14 +192,19 @@ def test_p95_reads_the_buckets_as_prometheus_does():
     assert selectors.quantile(0.95, [(0.01, 1.0), (inf, 100.0)]) == 0.01  # in +Inf: the largest bound
 
 
-def test_the_admit_script_counts_every_admission(db):
+def test_the_admit_script_counts_every_admission_and_a_paused_room_is_not_admitting(db):
     event = make_event(rows=1, seats_per_row=4)
     open_room(event, capacity=10, rate_per_minute=6000)
     for n in range(4):
         assert browser(f"v-{n}").get(f"/queue/{event.slug}/status").status_code == 200
     room.admit_visitors(event_id=event.id, single_flight=False)
     room.admit_visitors(event_id=event.id, single_flight=False)  # nobody left: counts nothing
-    assert selectors.drop_figures(max_age=0).events[0].admitted == 4
+    figures = selectors.drop_figures(max_age=0).events[0]
+    assert (figures.admitted, figures.admitting) == (4, True)
+    open_room(event, paused=True)  # ops paused it: waiting without admissions is no stall
+    assert selectors.drop_figures(max_age=0).events[0].admitting is False
+    open_room(event, paused=False, mode="off")
+    assert selectors.drop_figures(max_age=0).events[0].admitting is False
 
 
 def test_scrape_and_dashboard_share_one_refresh(db, settings, monkeypatch):
