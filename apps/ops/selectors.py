@@ -7,9 +7,9 @@ read of the prometheus-client histograms. A refresh is kept in the Django cache 
 only one process refreshes at a time (the others serve the last one meanwhile), so any number of
 staff screens and Prometheus servers cost one refresh per second.
 
-Rates ("per minute") and the p95 latencies come from running totals: each refresh pushes its
-totals to a short list in Redis, and a rate is the step between now and the snapshot about a
-minute old; the latencies are the step of the histograms' buckets over that window, read like
+Rates ("per minute") and the p95 latencies come from running totals: each refresh keeps its
+totals in Redis (a sorted set by time, five minutes of them), and a rate is the step between now
+and the snapshot about a minute old; the latencies are the step of the histograms' buckets over that window, read like
 Prometheus' histogram_quantile."""
 
 import json
@@ -36,8 +36,7 @@ from apps.waitingroom.selectors import room_counts
 
 CACHE_SECONDS = 1.0  # a refresh serves every screen and scrape for this long
 RATE_WINDOW_MS = 60_000  # "per minute": the step over the last minute of snapshots
-SNAPSHOTS_KEPT = 240  # about four minutes at one refresh a second
-SNAPSHOT_TTL_S = 600
+SNAPSHOTS_KEPT_MS = 5 * 60_000  # the running totals of the last five minutes' refreshes
 ALL = "all"  # the scope of every event on sale
 # A Redis-broker queue is a list per priority step: "emails", "emails\x06\x163", ... (kombu's names).
 CELERY_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
@@ -303,20 +302,19 @@ def _step(now: list[tuple[float, float]], then: list[tuple[float, float]]) -> li
 
 
 def _history(scope: str, snapshot: dict) -> dict | None:
-    """Push this refresh's running totals and give back the one about a minute old (or the
-    oldest kept when there is none so old yet; None on the first refresh)."""
-    key = _snapshot_key(scope)
+    """Keep this refresh's running totals and give back the newest ones at least a minute old
+    (or the oldest kept while there are none so old yet; None on the first refresh). A sorted set
+    by time: a refresh reads two entries, however many are kept."""
+    key, at = _snapshot_key(scope), snapshot["at_ms"]
     pipe = queue.client().pipeline(transaction=False)
-    pipe.lrange(key, 0, SNAPSHOTS_KEPT - 1)
-    pipe.lpush(key, json.dumps(snapshot))
-    pipe.ltrim(key, 0, SNAPSHOTS_KEPT - 1)
-    pipe.expire(key, SNAPSHOT_TTL_S)
-    kept = [json.loads(raw) for raw in pipe.execute()[0]]  # newest first
-    earlier = [old for old in kept if old["at_ms"] < snapshot["at_ms"]]
-    for old in earlier:
-        if snapshot["at_ms"] - old["at_ms"] >= RATE_WINDOW_MS:
-            return old
-    return earlier[-1] if earlier else None
+    pipe.zremrangebyscore(key, "-inf", at - SNAPSHOTS_KEPT_MS)  # nobody watched for a while: start afresh
+    pipe.zrevrangebyscore(key, at - RATE_WINDOW_MS, "-inf", start=0, num=1)
+    pipe.zrange(key, 0, 0)
+    pipe.zadd(key, {json.dumps(snapshot): at})
+    pipe.expire(key, SNAPSHOTS_KEPT_MS // 1000)
+    a_minute_old, oldest = pipe.execute()[1:3]
+    found = a_minute_old or oldest
+    return json.loads(found[0]) if found else None
 
 
 # --- A refresh ---------------------------------------------------------------------------------

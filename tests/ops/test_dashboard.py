@@ -217,3 +217,18 @@ def test_scrape_and_dashboard_share_one_refresh(db, settings, monkeypatch):
         assert Client().get("/metrics", **AUTH).status_code == 200
     assert len(queries) == 0
     assert selectors.drop_figures().at_ms == at
+
+
+def test_rates_step_from_the_newest_snapshot_at_least_a_minute_old():
+    def keep(at_ms: int) -> int | None:
+        baseline = selectors._history("test", {"at_ms": at_ms, "events": {}, "buckets": {}})
+        return None if baseline is None else baseline["at_ms"]
+
+    t0 = 1_700_000_000_000
+    assert keep(t0) is None  # the first refresh: nothing to step from
+    assert keep(t0 + 30_000) == t0  # none a minute old yet: the oldest
+    assert keep(t0 + 61_000) == t0
+    assert keep(t0 + 95_000) == t0 + 30_000  # the newest at least a minute old
+    assert keep(t0 + 10 * 60_000) is None  # nobody watched for five minutes: afresh
+    assert keep(t0 + 10 * 60_000 + 1) == t0 + 10 * 60_000
+    assert keep(t0 + 11 * 60_000 + 1) == t0 + 10 * 60_000 + 1
