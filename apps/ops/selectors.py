@@ -95,6 +95,18 @@ class DropFigures:
     def as_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, kept: dict) -> "DropFigures":
+        """Back from as_json (the cache keeps plain data: figures cached by an older release,
+        with other fields, fail here, a miss, rather than as an attribute error in a view)."""
+        return cls(
+            **{
+                **kept,
+                "events": [EventFigures(**event) for event in kept["events"]],
+                "totals": EventFigures(**kept["totals"]),
+            }
+        )
+
 
 def drop_figures(*, event_id: int | None = None, max_age: float = CACHE_SECONDS) -> DropFigures:
     """The figures of every event on sale (or of one event), at most `max_age` seconds old.
@@ -102,17 +114,25 @@ def drop_figures(*, event_id: int | None = None, max_age: float = CACHE_SECONDS)
     When they are stale one caller refreshes them; callers that arrive meanwhile get the last
     ones rather than a second refresh (one refresh per second, however many screens)."""
     scope = ALL if event_id is None else str(event_id)
-    kept = cache.get(_cache_key(scope))
+    kept = _cached(scope)
     if kept is not None and (now_ms() - kept.at_ms) < max_age * 1000:
         return kept
     if kept is not None and not cache.add(_lock_key(scope), 1, timeout=5):
         return kept
     try:
         figures = _refresh(scope=scope, event_id=event_id)
-        cache.set(_cache_key(scope), figures, timeout=60)
+        cache.set(_cache_key(scope), figures.as_json(), timeout=60)
     finally:
         cache.delete(_lock_key(scope))
     return figures
+
+
+def _cached(scope: str) -> DropFigures | None:
+    kept = cache.get(_cache_key(scope))
+    try:
+        return DropFigures.from_json(kept) if isinstance(kept, dict) else None
+    except (KeyError, TypeError):
+        return None
 
 
 def _cache_key(scope: str) -> str:

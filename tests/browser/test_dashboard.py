@@ -47,3 +47,9 @@ def test_the_dashboard_draws_its_charts_and_moves_without_a_reload(live_server, 
     assert int(root.get_attribute("data-refreshes") or 0) >= 2
     assert not blocking_violations(page)
     shot(page, "dashboard")
+
+    every = page.goto(f"{live_server.url}/admin/ops/dashboard/")  # every event on sale, added up
+    assert every is not None and every.status == 200
+    expect(page.get_by_role("link", name=event.name)).to_be_visible()
+    expect(page.locator('[data-figure="seats_sold"]')).to_have_text("3")
+    assert page.locator("[data-chart] canvas").count() >= 6

@@ -9,6 +9,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -173,14 +174,21 @@ def test_while_one_process_refreshes_the_others_serve_the_last_figures(db):
     make_event(rows=1, seats_per_row=2)
     kept = selectors.drop_figures()
     time.sleep(1.05)
-    from django.core.cache import cache
-
     assert cache.add(selectors._lock_key(selectors.ALL), 1, timeout=5)  # another process is refreshing
     with CaptureQueriesContext(connection) as queries:
         assert selectors.drop_figures().at_ms == kept.at_ms
     assert len(queries) == 0
     cache.delete(selectors._lock_key(selectors.ALL))
     assert selectors.drop_figures().at_ms > kept.at_ms
+
+
+def test_figures_cached_by_another_release_are_a_miss_not_an_error(db):
+    make_event(rows=1, seats_per_row=2)
+    kept = selectors.drop_figures().as_json()
+    cache.set(selectors._cache_key(selectors.ALL), {**kept, "a_field_since_removed": 1}, timeout=60)
+    with CaptureQueriesContext(connection) as queries:
+        assert selectors.drop_figures().events[0].seats_free == 2
+    assert len(queries) == 1  # refreshed
 
 
 def test_p95_reads_the_buckets_as_prometheus_does():
