@@ -52,7 +52,7 @@ def test_anonymous_and_non_staff_are_sent_to_the_login(db):
             assert answer["Location"].startswith("/admin/login/"), url
 
 
-def test_the_page_renders_for_staff_with_its_charts_and_the_admin_links_to_it(db):
+def test_the_page_renders_for_staff_with_its_charts_and_the_admin_and_the_event_link_to_it(db):
     event = make_event(rows=1, seats_per_row=4)
     client = staff_client()
     page = client.get(PAGE)
@@ -65,6 +65,10 @@ def test_the_page_renders_for_staff_with_its_charts_and_the_admin_links_to_it(db
     assert one.status_code == 200 and event.name in one.content.decode()
     assert client.get(f"{PAGE}999999/").status_code == 404
     assert PAGE in client.get("/admin/").content.decode()
+    superuser = User.objects.create_superuser("boss", password="x")  # noqa: S106
+    client.force_login(superuser)
+    change = client.get(f"/admin/booking/event/{event.id}/change/")
+    assert f'href="{PAGE}{event.id}/"' in change.content.decode()  # from the event's own page
 
 
 def test_bad_input_is_a_clear_400_and_an_unknown_event_a_404(db):
