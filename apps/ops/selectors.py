@@ -260,8 +260,11 @@ _BROKER: redis.Redis | None = None
 
 
 def _celery_queues() -> dict[str, int]:
-    """Tasks waiting in each Celery queue (every priority step), one pipeline."""
+    """Tasks waiting in each Celery queue (every priority step), one pipeline. A broker that is
+    not Redis (RabbitMQ) is not read here: its own exporter has the queues."""
     global _BROKER
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+        return {}
     if _BROKER is None:
         _BROKER = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     pipe = _BROKER.pipeline(transaction=False)
