@@ -244,3 +244,9 @@ def test_rates_step_from_the_newest_snapshot_at_least_a_minute_old():
     assert keep(t0 + 10 * 60_000) is None  # nobody watched for five minutes: afresh
     assert keep(t0 + 10 * 60_000 + 1) == t0 + 10 * 60_000
     assert keep(t0 + 11 * 60_000 + 1) == t0 + 10 * 60_000 + 1
+
+
+def test_a_broker_that_is_not_redis_gives_no_queue_depths_and_no_error(db, settings):
+    settings.CELERY_BROKER_URL = "amqp://guest@127.0.0.1:5672//"
+    make_event(rows=1, seats_per_row=2)
+    assert selectors.drop_figures(max_age=0).celery_queues == {}
