@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "axes",
     "razorpay_emulator",  # dev/test stand-in for Razorpay; its command refuses to run unless enabled
     "apps.waitingroom",
+    "apps.ops",  # the drop dashboard (admin) and the figures /metrics shows
 ]
 
 MIDDLEWARE = [

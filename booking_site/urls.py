@@ -14,6 +14,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico whatever a page links: the SVG (its hashed name, resolved at
     # the first request, once the static manifest exists).
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),
+    path("admin/ops/", include("apps.ops.urls")),  # the drop dashboard (staff: the admin's login check)
     path("admin/", admin.site.urls),
     path("", include("apps.payments.urls")),
     path("", include("apps.waitingroom.urls")),

@@ -4,9 +4,10 @@ One module for every app (apps.core imports no app, so any app may import this o
 PROMETHEUS_MULTIPROC_DIR set (scripts/run.sh sets and wipes it before the processes start),
 prometheus-client writes each process's values to a file there and the scrape sums them, so every
 gunicorn worker of both lanes and every Celery worker counts. Unset, each process counts alone.
-The scrape-time gauges (seats, rooms, backlogs) are computed by booking_site/metrics.py, and so are
-admissions: the waiting room's Lua scripts let people in (a status poll admits too) and keep the
-last admissions in Redis, where the scrape counts them."""
+The scrape-time figures (seats, rooms, sales, revenue, backlogs, check-ins) are the drop dashboard's
+(apps/ops/selectors.py, shown by booking_site/metrics.py), and so are admissions: the waiting room's
+admit script (a status poll admits too) keeps their running total in Redis, where the scrape reads
+it. The histograms below also feed the dashboard's p95 latencies."""
 
 import time
 from collections.abc import Callable, Iterator

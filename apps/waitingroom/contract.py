@@ -131,6 +131,7 @@ class RoomKeys:
     first: str  # hash: visitor -> how many were ahead when they joined (progress bar)
     inside: str  # zset: visitor -> lease expiry
     admitted: str  # zset: visitor -> admission time, kept ADMITTED_KEEP_MS (rate; fairness audit)
+    admissions: str  # string: how many were ever let in (INCRBY in admit; ops read rates off its steps)
     seq: str  # string: arrival counter
     lock: str  # string: admit single flight (SET NX PX ADMIT_LOCK_MS)
     restoring: str  # string: restore single flight (SET NX PX RESTORE_LOCK_MS; services.restore_room)
@@ -139,7 +140,7 @@ class RoomKeys:
     audit: str  # string: the pre-queue opening's arrivals and order (JSON)
 
     # KEYS of the queue scripts (admit, join, open, leave), in this order.
-    QUEUE = ("cfg", "state", "line", "early", "seen", "first", "inside", "admitted", "seq", "lock")
+    QUEUE = ("cfg", "state", "line", "early", "seen", "first", "inside", "admitted", "seq", "lock", "admissions")
     # KEYS of the status script: the queue's and the seed; a poll that may join adds JOINING.
     STATUS = (*QUEUE, "seed")
     JOINING = ("join_ip", "join_visitor", "who")  # join_ip/join_visitor: the join token buckets

@@ -10,7 +10,7 @@ from apps.booking.models import BookingIntent, Event
 from apps.booking.selectors import inventory_counts
 from apps.core.clock import now_ms
 from apps.waitingroom import queue
-from apps.waitingroom.contract import RATE_WINDOW_MS, InventoryState, RoomKeys
+from apps.waitingroom.contract import RATE_WINDOW_MS, YES, InventoryState, RoomKeys, RoomMode
 from apps.waitingroom.models import WaitingRoomConfig
 from apps.waitingroom.presentation import VenueClock
 
@@ -114,3 +114,53 @@ def leaked_slots(event_ids: list[int], *, settle_seconds: float = 3.0) -> dict[i
         time.sleep(settle_seconds)
         return {event_id: seen & leaked_slots_now(event_id) if seen else seen for event_id, seen in first.items()}
     return first
+
+
+@dataclass(frozen=True)
+class RoomCounts:
+    """One room's figures for ops: the line, who is inside, admissions (a running total and the
+    last minute's), and the configured rate."""
+
+    waiting: int  # in line, pre-queue included
+    inside: int
+    admitted_total: int  # ever let in (the admit script's counter)
+    admitted_last_minute: int
+    rate_per_minute: int  # configured (0: no room settings in Redis)
+    # Should let people in: on (or its settings lost, which stalls it), open, not paused, closed or
+    # sold out (admit's own checks, lib/admit.lua): waiting and no admission is then a stall.
+    admitting: bool
+
+
+def room_counts(event_ids: list[int], now: int | None = None) -> dict[int, RoomCounts]:
+    """Every room's counts in one Redis round trip (a pipeline), whatever the number of events."""
+    if not event_ids:
+        return {}
+    now = now_ms() if now is None else now
+    pipe = queue.client().pipeline(transaction=False)
+    for event_id in event_ids:
+        keys = RoomKeys.of(event_id)
+        pipe.zcard(keys.line)
+        pipe.zcard(keys.early)
+        pipe.zcount(keys.inside, now, "+inf")
+        pipe.get(keys.admissions)
+        pipe.zcount(keys.admitted, now - RATE_WINDOW_MS, "+inf")
+        pipe.hmget(keys.cfg, "rate", "mode", "paused", "closed", "opens_ms")
+        pipe.hget(keys.state, "inv")
+    replies = pipe.execute()
+    counts = {}
+    for index, event_id in enumerate(event_ids):
+        line, early, inside, total, last_minute, (rate, mode, paused, closed, opens), inv = replies[
+            7 * index : 7 * index + 7
+        ]
+        counts[event_id] = RoomCounts(
+            waiting=line + early,
+            inside=inside,
+            admitted_total=int(total or 0),
+            admitted_last_minute=last_minute,
+            rate_per_minute=int(rate or 0),
+            admitting=mode != RoomMode.OFF.value.encode()
+            and YES.encode() not in (paused, closed)
+            and inv in (None, InventoryState.OK.value.encode())
+            and int(opens or 0) <= now,
+        )
+    return counts

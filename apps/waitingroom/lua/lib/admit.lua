@@ -43,5 +43,7 @@ local function admit(now, max_scan)
     end
   end
   redis.call('HSET', state_key, 'tokens', tostring(tokens - #out), 'tokens_ts', now)
+  -- The running total: ops take "admitted per minute" from its steps, exactly, however they poll.
+  if #out > 0 then redis.call('INCRBY', admissions_key, #out) end
   return {#out, reclaimed, skipped, inside + #out, out, REASON_OK}
 end
