@@ -9,7 +9,7 @@ ENV_FILE := $(or $(ENV_FILE),.env)
 export ENV_FILE
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run setup admin manage test test-faults venv venv-dev services chromium nginx wrk pgbouncer lint
+.PHONY: run cluster setup admin manage test test-faults venv venv-dev services chromium nginx wrk pgbouncer lint
 
 ## The virtualenv: what the product runs on (requirements.txt) for make run; the test and
 ## lint tools on top (requirements-dev.txt: pytest, Playwright, ruff, mypy, …) for make test.
@@ -54,6 +54,11 @@ lint: venv-dev
 ## Run web (gunicorn), Celery worker and beat (and the emulator) together. Ctrl-C stops them.
 run: venv nginx
 	@scripts/run.sh
+
+## The scale-out topology on loopback (docs/scale-out.md): a Redis Cluster (3 masters + replicas),
+## PgBouncer, RabbitMQ, two web nodes per lane behind nginx, two Celery workers, one beat.
+cluster: venv nginx pgbouncer services
+	@$(PY) -m devstack.topology
 
 ## make run's set-up alone: write the local settings to $(ENV_FILE) when it is absent (never
 ## rewritten), make sure the database and Redis answer, migrate.

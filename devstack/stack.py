@@ -169,18 +169,25 @@ def full_stack(
     booking_port: int,
     emulator_env: dict[str, str] | None = None,
     celery_concurrency: int = 2,
+    nodes: int = 1,
+    celery_workers: int = 1,
 ) -> Iterator[Stack]:
-    """Everything Procfile runs, on local ports: the emulator, a Celery worker and beat, and the
-    front (nginx before both lanes). env must already point the product at the emulator
-    (RAZORPAY_API_URL) and the emulator's webhooks at the front; emulator_env (its own Redis db)
-    defaults to env."""
+    """Everything Procfile runs, on local ports: the emulator, Celery workers and one beat, and the
+    front (nginx before both lanes, `nodes` web nodes each). env must already point the product at
+    the emulator (RAZORPAY_API_URL) and the emulator's webhooks at the front; emulator_env (its own
+    Redis db) defaults to env."""
     with ExitStack() as stack:
         emulator = Emulator(emulator_env or env, logs / "emulator.log", port=emulator_port, args=["--workers", "1"])
         stack.enter_context(emulator)
         worker_cmd = celery_command(
             concurrency=celery_concurrency, queues=ALL_QUEUES, loglevel="WARNING", beat_schedule=None
         )
-        worker = stack.enter_context(Service("worker", worker_cmd, env, logs))
+        workers = [
+            stack.enter_context(Service("worker" + (f"-{n + 1}" if n else ""), worker_cmd, env, logs))
+            for n in range(celery_workers)
+        ]
         stack.enter_context(celery_beat(env, logs))
-        the_front = stack.enter_context(front(env, logs, port=port, lobby_port=lobby_port, booking_port=booking_port))
-        yield Stack(the_front.url, emulator.url, the_front, worker, emulator)
+        the_front = stack.enter_context(
+            front(env, logs, port=port, lobby_port=lobby_port, booking_port=booking_port, nodes=nodes)
+        )
+        yield Stack(the_front.url, emulator.url, the_front, workers[0], emulator)

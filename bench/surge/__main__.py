@@ -59,6 +59,12 @@ def main() -> int:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--emulator-redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--topology",
+        choices=("single", "cluster"),
+        default="single",
+        help="cluster: Redis Cluster, PgBouncer, RabbitMQ, two web nodes per lane, two workers (docs/scale-out.md)",
+    )
     parser.add_argument("--fault", choices=FAULTS, help="inject one fault mid-drop (bench/surge/faults.py)")
     parser.add_argument("--fault-at", type=float, default=20.0, help="seconds after the opening")
     parser.add_argument(

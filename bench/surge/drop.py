@@ -19,7 +19,13 @@ async def sample(run: Run, env: dict[str, str], event_id: int, stop: asyncio.Eve
     import redis
 
     db_name = env["DATABASE_URL"].rsplit("/", 1)[-1]
-    r = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
+    if env.get("REDIS_CLUSTER_NODES"):  # --topology cluster: the line is on the cluster
+        from redis.cluster import RedisCluster
+
+        first = env["REDIS_CLUSTER_NODES"].split(",")[0]
+        r = RedisCluster.from_url(f"redis://{first}/0", socket_timeout=1, socket_connect_timeout=1)
+    else:
+        r = redis.Redis.from_url(env["REDIS_URL"], socket_timeout=1, socket_connect_timeout=1)
     with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={db_name}", autocommit=True) as db:
         while not stop.is_set():
             t = time.perf_counter() - run.started

@@ -10,6 +10,7 @@ from devstack.env import bench_env
 from devstack.processes import ensure_database
 from devstack.redis_server import RedisServer
 from devstack.stack import Stack, full_stack
+from devstack.topology import CELERY_WORKERS, NODES_PER_LANE, cluster_settings
 
 # The confirmation email's deadline in the drop's stack (production: 120 s): short, so that the
 # run can wait for the sweep to re-send what a fault lost, and the audit holds it to that.
@@ -37,12 +38,12 @@ def stack(args, logs: Path) -> Iterator[tuple[dict[str, str], Stack, RedisServer
         if getattr(args, "fault", None) == "redis-restart":
             private = resources.enter_context(RedisServer(logs / "redis"))
         redis_url = private.url if private else args.redis_url
-        env, running = resources.enter_context(_stack(args, logs, redis_url))
+        env, running = resources.enter_context(_stack(args, logs, redis_url, resources))
         yield env, running, private
 
 
 @contextmanager
-def _stack(args, logs: Path, redis_url: str) -> Iterator[tuple[dict[str, str], Stack]]:
+def _stack(args, logs: Path, redis_url: str, resources: ExitStack) -> Iterator[tuple[dict[str, str], Stack]]:
     front_port, emulator_port, lobby_port, booking_port = args.port, args.port + 1, args.port + 2, args.port + 3
     base, emulator = f"http://127.0.0.1:{front_port}", f"http://127.0.0.1:{emulator_port}"
     env = bench_env(
@@ -69,9 +70,12 @@ def _stack(args, logs: Path, redis_url: str) -> Iterator[tuple[dict[str, str], S
         BOOKING_THREADS=str(args.threads),
         BOOKING_DB_POOL_MAX=str(args.pool_max),
     )
-    ensure_database(env, fresh=True)
+    ensure_database(env, fresh=True)  # directly: PgBouncer (cluster) starts after the database is new
     redis.Redis.from_url(redis_url).flushdb()
     redis.Redis.from_url(args.emulator_redis_url).flushdb()
+    cluster = args.topology == "cluster"
+    if cluster:
+        env = {**env, **cluster_settings(resources, logs, args.database)}
     with full_stack(
         env,
         logs,
@@ -81,5 +85,7 @@ def _stack(args, logs: Path, redis_url: str) -> Iterator[tuple[dict[str, str], S
         booking_port=booking_port,
         emulator_env={**env, "REDIS_URL": args.emulator_redis_url},
         celery_concurrency=args.celery_concurrency,
+        nodes=NODES_PER_LANE if cluster else 1,
+        celery_workers=CELERY_WORKERS if cluster else 1,
     ) as running:
         yield env, running

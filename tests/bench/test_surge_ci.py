@@ -17,10 +17,15 @@ from tests.processes import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_ci_sized_drop_is_clean(tmp_path):
+@pytest.mark.parametrize("topology", ["single", "cluster"])
+def test_ci_sized_drop_is_clean(tmp_path, topology):
+    """On one node, and on the scale-out topology (docs/scale-out.md: the waiting room on a Redis
+    Cluster, PostgreSQL behind PgBouncer, Celery on RabbitMQ with one beat behind its lock, two web
+    nodes per lane, two workers): the same fairness (nobody admitted out of order), exactly-once
+    (the audit) and no-5xx checks."""
     # This run's own database, Redis dbs (the test run's, unused by this test meanwhile) and ports:
     # another test run on the machine may be dropping at the same time.
-    database = f"surge_ci_{os.environ.get('TEST_DATABASE_NAME', 'drop')}"
+    database = f"surge_ci_{os.environ.get('TEST_DATABASE_NAME', 'drop')}_{topology}"
     done = subprocess.run(
         [
             sys.executable,
@@ -51,6 +56,8 @@ def test_ci_sized_drop_is_clean(tmp_path):
             str(free_port_block(4)),
             "--out",
             str(tmp_path),
+            "--topology",
+            topology,
         ],
         cwd=ROOT,
         capture_output=True,
@@ -69,6 +76,8 @@ def test_ci_sized_drop_is_clean(tmp_path):
     assert figures["arrival_requests_per_buyer_max"] <= 2 and figures["buyers_without_a_place"] == 0
     assert figures["first_hold_after_s"] is not None
     assert figures["outcomes"].get("confirmed", 0) > 0
+    # Nobody let in while someone who joined before them still waited (None: nobody had to wait).
+    assert figures["fairness_out_of_order_share"] in (None, 0)
     assert figures["pg_connections_peak"] <= figures["pg_pool_total"]
     assert (tmp_path / "surge.png").stat().st_size > 10_000
     assert done.returncode == 0
