@@ -10,11 +10,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, Seat, SeatQuerySet
+from apps.booking.links import seat_order
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Cancellation, Event, Seat, SeatQuerySet
 
 
 def events_listed(now: datetime | None = None) -> list[Event]:
@@ -391,8 +392,9 @@ ATTENDEE_COLUMNS = (
     "checked in at",
     "gate",
 )
-# Every booking is confirmed today (a booking exists only once paid); cancellations will name theirs.
+# A seat's standing in the list: still valid, or cancelled (refunded, maybe sold again to someone else).
 CONFIRMED = "confirmed"
+CANCELLED = "cancelled"
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV Injection"):
 # a buyer named "=HYPERLINK(...)" must reach ops as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -428,11 +430,13 @@ def attendee_rows(event: Event) -> Iterator[list[str]]:
             "seat__section__name",
             "checked_in_at",
             "checked_in_gate",
+            "active",
         )
     )
-    for reference, name, email, phone, seat, section, checked_in_at, gate in seats.iterator(chunk_size=2000):
+    for reference, name, email, phone, seat, section, checked_in_at, gate, active in seats.iterator(chunk_size=2000):
         checked_in = event.local(checked_in_at).isoformat(timespec="seconds") if checked_in_at else ""
-        row = [reference, name, email, phone, seat, section, CONFIRMED, checked_in, gate]
+        status = CONFIRMED if active else CANCELLED
+        row = [reference, name, email, phone, seat, section, status, checked_in, gate]
         yield [spreadsheet_text(cell) for cell in row]
 
 
@@ -449,9 +453,10 @@ class CheckInCounts:
 
 
 def check_in_counts(event: Event) -> CheckInCounts:
-    """How many booked seats are in, in total and per gate: one grouped query on the booked seats."""
+    """How many booked seats are in, in total and per gate: one grouped query on the booked seats
+    still valid (a cancelled seat is nobody's to use)."""
     rows = (
-        BookedSeat.objects.filter(booking__event_id=event.id)
+        BookedSeat.objects.filter(booking__event_id=event.id, active=True)
         .order_by("checked_in_gate")
         .values("checked_in_gate")
         .annotate(booked=Count("id"), checked_in=Count("id", filter=Q(checked_in_at__isnull=False)))
@@ -464,3 +469,84 @@ def check_in_counts(event: Event) -> CheckInCounts:
         if row["checked_in"]:
             by_gate.append((row["checked_in_gate"], row["checked_in"]))
     return CheckInCounts(booked=booked, checked_in=checked_in, by_gate=by_gate)
+
+
+# --- Cancellations ------------------------------------------------------------------------
+
+
+def active_booked_seats(booking: Booking) -> list[BookedSeat]:
+    """The seats of a booking still valid, as the ticket lists them (booked_seats prefetched, or one query)."""
+    return sorted((b for b in booking.booked_seats.all() if b.active), key=lambda b: seat_order(b.seat))
+
+
+@dataclass(frozen=True)
+class CancellationPlan:
+    """What cancelling a booking would do, for the admin's confirmation page."""
+
+    booking: Booking
+    seats: list[BookedSeat]  # the active seats, any of which may be chosen
+    amount_paid: int
+    already_refunded: int  # by earlier cancellations (due or done)
+
+
+def cancellation_plans(booking_ids: list[int]) -> list[CancellationPlan]:
+    """The confirmation page's facts for each booking: two queries whatever the count."""
+    bookings = list(
+        Booking.objects.filter(pk__in=booking_ids)
+        .select_related("event")
+        .prefetch_related("booked_seats__seat__section")
+        .annotate(cancelled_paise=Sum("cancellations__amount_paise"))
+        .order_by("reference")
+    )
+    return [
+        CancellationPlan(
+            booking=b,
+            seats=active_booked_seats(b),
+            amount_paid=b.amount_paise,
+            already_refunded=getattr(b, "cancelled_paise", None) or 0,
+        )
+        for b in bookings
+    ]
+
+
+@dataclass(frozen=True)
+class CallOffProgress:
+    """Where calling an event off stands: bookings not yet cancelled, and the cancellations'
+    refunds processed, pending (not answered yet, or waiting for their turn) and failed (the last
+    attempt failed; retried with backoff), with the failures' reasons."""
+
+    to_cancel: int
+    refunded: int
+    pending: int
+    failed: int
+    reasons: list[tuple[str, int]]  # (the last error, how many cancellations it is the last error of)
+
+    @property
+    def done(self) -> bool:
+        return not (self.to_cancel or self.pending or self.failed)
+
+
+def call_off_progress(event: Event) -> CallOffProgress:
+    """Two grouped queries, whatever the number of bookings."""
+    unrefunded = Q(cancellations__refunded_at__isnull=True, cancellations__isnull=False)
+    counts = Booking.objects.filter(event_id=event.id).aggregate(
+        to_cancel=Count("id", filter=Q(status=Booking.Status.CONFIRMED), distinct=True),
+        refunded=Count("cancellations", filter=Q(cancellations__refunded_at__isnull=False)),
+        pending=Count("cancellations", filter=unrefunded & Q(cancellations__refund_error="")),
+        failed=Count("cancellations", filter=unrefunded & ~Q(cancellations__refund_error="")),
+    )
+    reasons = (
+        Cancellation.objects.filter(booking__event_id=event.id, refunded_at__isnull=True)
+        .exclude(refund_error="")
+        .values("refund_error")
+        .annotate(n=Count("id"))
+        .order_by("-n", "refund_error")[:10]
+    )
+    return CallOffProgress(
+        to_cancel=counts["to_cancel"],
+        refunded=counts["refunded"],
+        pending=counts["pending"],
+        failed=counts["failed"],
+        reasons=[(row["refund_error"], row["n"]) for row in reasons],
+    )
+

@@ -96,7 +96,7 @@ def _mail_ticket(booking: Booking) -> None:
     context = {
         "booking": booking,
         "event": booking.event,
-        "seats": [b.seat for b in booking.booked_seats.all()],
+        "seats": [b.seat for b in booking_selectors.active_booked_seats(booking)],
         "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
         "gate_codes": links.gate_codes(booking),
     }
