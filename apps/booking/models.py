@@ -381,7 +381,9 @@ class Booking(models.Model):
     class Meta:
         ordering = ["-created_at"]
         permissions = [("cancel_booking", "Can cancel bookings (and so refund them)")]
-        constraints = [models.CheckConstraint(name="booking_status_valid", condition=Q(status__in=BookingStatus.values))]
+        constraints = [
+            models.CheckConstraint(name="booking_status_valid", condition=Q(status__in=BookingStatus.values))
+        ]
         indexes = [models.Index(fields=["event", "status"], name="booking_event_status_idx")]
 
     def __str__(self) -> str:

@@ -549,4 +549,3 @@ def call_off_progress(event: Event) -> CallOffProgress:
         failed=counts["failed"],
         reasons=[(row["refund_error"], row["n"]) for row in reasons],
     )
-

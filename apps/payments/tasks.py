@@ -1,5 +1,6 @@
 """Celery tasks of payments: thin, idempotent, on their own queues (settings.CELERY_TASK_ROUTES)."""
 
+import contextlib
 import logging
 from uuid import UUID
 
@@ -8,10 +9,12 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django_redis import get_redis_connection
+from redis.exceptions import LockError
 
 from apps.booking import links
 from apps.booking import selectors as booking_selectors
-from apps.booking.models import Booking, BookingIntent
+from apps.booking.models import Booking, BookingIntent, Cancellation
 from apps.payments import selectors, services
 from apps.payments.errors import GatewayUnavailable
 from apps.payments.models import EmailFailure
@@ -47,13 +50,51 @@ def create_order(self, intent_id: str) -> str:
 
 @shared_task(ignore_result=True)
 def reconcile_payments() -> int:
-    """Beat: fan out one task per stuck order, so one slow order never blocks the others."""
+    """Beat: fan out one task per stuck order, so one slow order never blocks the others; the same
+    for cancellations' refunds Razorpay has not accepted, and call-off jobs lost with a worker."""
     ids = services.payments_to_reconcile()
     for payment_id in ids:
         reconcile_payment.delay(payment_id)
     for webhook_id in selectors.stale_webhook_ids():
         process_webhook_event.delay(webhook_id)
+    for cancellation_id in services.refunds_to_retry():
+        refund_cancellation.delay(cancellation_id)
+    for event_id in services.call_offs_with_work():
+        call_off_refunds.delay(event_id)
     return len(ids)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
+def refund_cancellation(self, cancellation_id: int) -> str:
+    """Ask Razorpay for one cancellation's refund (idempotent: one row, one key). A failure is
+    recorded with its next attempt; the beat (`refunds_to_retry`) asks again then."""
+    refund = services.refund_cancellation(cancellation_id=cancellation_id)
+    return "nothing due" if refund is None else refund.status
+
+
+def _call_off_lock(event_id: int):
+    """One pass of an event's call-off job at a time, across workers (a lease: a dead worker's lapses)."""
+    return get_redis_connection("default").lock(
+        f"calloff:{{{event_id}}}:job", timeout=settings.CALL_OFF_PASS_SECONDS + 60, blocking=False
+    )
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def call_off_refunds(event_id: int) -> int:
+    """The call-off job: one pass (services.run_call_off) of at most CALL_OFF_PASS_SECONDS, then it
+    queues itself again while work is left, when the next refund is due. Running it again, or twice,
+    resumes: the rows say what is done. Returns what is left (-1: another pass is running)."""
+    lock = _call_off_lock(event_id)
+    if not lock.acquire(blocking=False):
+        return -1
+    try:
+        run = services.run_call_off(event_id=event_id, time_budget=settings.CALL_OFF_PASS_SECONDS)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+    if run.left:
+        call_off_refunds.apply_async((event_id,), countdown=max(1.0, run.next_due_in))
+    return run.left
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, retry_backoff=5, ignore_result=True)
@@ -173,4 +214,33 @@ def send_ticket_email(self, reference: str, email: str) -> bool:
     except Exception as error:
         _retry_or_give_up(self, error=error, what=f"ticket email again for booking {reference}")
         return False
+    return True
+
+
+@shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
+def send_cancellation_notice(self, cancellation_id: int) -> bool:
+    """The buyer's email for one cancellation: which seats, the refund, whether any seat is still
+    valid. Queued by the cancellation's announcement (outbox), so it is sent even if the broker was
+    down at the cancellation; retried with backoff, then recorded for ops."""
+    cancellation = Cancellation.objects.select_related("booking__event").get(pk=cancellation_id)
+    booking = cancellation.booking
+    try:
+        context = {
+            "booking": booking,
+            "event": booking.event,
+            "cancellation": cancellation,
+            "seats": [b.seat for b in cancellation.seats.select_related("seat").order_by("seat_id")],
+            "seats_left": booking.booked_seats.filter(active=True).count(),
+            "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
+        }
+        send_mail(
+            subject=f"Cancelled: your booking {booking.reference} for {booking.event.name}",
+            message=render_to_string("emails/booking_cancelled.txt", context),
+            from_email=None,
+            recipient_list=[booking.buyer_email],
+        )
+    except Exception as error:
+        _retry_email(self, intent_id=booking.intent_id, kind=EmailFailure.Kind.CANCELLATION, error=error)
+        return False
+    services.record_email_sent(intent_id=booking.intent_id, kind=EmailFailure.Kind.CANCELLATION)
     return True
