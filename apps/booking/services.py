@@ -818,10 +818,15 @@ def create_door_staff(*, username: str, password: str, email: str = "") -> Abstr
 
 # --- Cancellation -------------------------------------------------------------------
 
-# What decides a cancellation: its seats are still active, and still sold. The control test of
+# What decides a cancellation: its booked seats are still active, its seats still sold to it. The control test of
 # tests/cancel swaps them for Q() to prove its race harness would catch a double cancellation.
 _STILL_ACTIVE = Q(active=True)
-_STILL_SOLD = Q(status=Seat.Status.SOLD)
+
+
+def _still_sold_to(intent_id: UUID) -> Q:
+    return Q(status=Seat.Status.SOLD, intent_id=intent_id)
+
+
 # Called between reading the seats and the deciding UPDATE; tests widen the race window with it
 # (pretix's concurrency tests do the same). None in production.
 RACE_WINDOW: Callable[[], None] | None = None
@@ -887,8 +892,8 @@ def cancel_booking(
             raise AlreadyCancelled()  # another cancellation took them first: roll back, change nothing
         seat_ids = [seat_id for _, seat_id, _ in chosen]
         changed = (
-            Seat.objects.filter(pk__in=seat_ids, intent_id=booking.intent_id)
-            .filter(_STILL_SOLD)
+            Seat.objects.filter(pk__in=seat_ids)
+            .filter(_still_sold_to(booking.intent_id))
             .update(
                 status=Seat.Status.AVAILABLE if release_seats else Seat.Status.BLOCKED,
                 intent=None,

@@ -84,7 +84,7 @@ class Refund(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     reason = models.CharField(max_length=200)
     last_error = models.CharField(max_length=300, blank=True)
-    # The booking cancellation this refund returns the money of (its idempotency key is cancel-<id>):
+    # The booking cancellation this refund returns the money of (its idempotency key is cancellation-<id>):
     # one refund per cancellation, the database says so.
     cancellation = models.OneToOneField(
         Cancellation, null=True, blank=True, on_delete=models.PROTECT, related_name="refund"

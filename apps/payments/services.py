@@ -832,7 +832,7 @@ def record_email_sent(*, intent_id: UUID, kind: str) -> None:
 
 
 def open_cancellation_refund(*, cancellation_id: int) -> Refund | None:
-    """The refund of a booking cancellation, opened once: its idempotency key is `cancel-<id>` and
+    """The refund of a booking cancellation, opened once: its idempotency key is `cancellation-<id>` (Razorpay wants 10 characters at least) and
     the row is one-to-one with the cancellation, so a repeat (the outbox delivers at least once, a
     retry, a second job pass) finds it. Database only: the outbox's receiver calls it at once, and
     the request to Razorpay is made outside it (`refund_cancellation`, the call-off job). None when
@@ -842,7 +842,7 @@ def open_cancellation_refund(*, cancellation_id: int) -> Refund | None:
         return None
     payment = Payment.objects.get(intent_id=cancellation.booking.intent_id)
     refund, created = Refund.objects.get_or_create(
-        idempotency_key=f"cancel-{cancellation.pk}",
+        idempotency_key=f"cancellation-{cancellation.pk}",
         defaults={
             "payment": payment,
             "cancellation": cancellation,
