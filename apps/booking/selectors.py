@@ -569,11 +569,12 @@ class CallOffSummary:
 def call_off_summaries(event_ids: list[int]) -> list[CallOffSummary]:
     """Three grouped queries whatever the number of events and bookings."""
     events = list(Event.objects.filter(pk__in=event_ids).order_by("pk"))
-    valid = {
-        row["booking__event_id"]: row
-        for row in BookedSeat.objects.filter(booking__event_id__in=event_ids, active=True)
+    valid: dict[int, tuple[int, int]] = {
+        event_id: (bookings, value or 0)
+        for event_id, bookings, value in BookedSeat.objects.filter(booking__event_id__in=event_ids, active=True)
         .values("booking__event_id")
         .annotate(bookings=Count("booking_id", distinct=True), value=Sum("price_paise"))
+        .values_list("booking__event_id", "bookings", "value")
     }
     holds = dict(
         BookingIntent.objects.live(timezone.now())
@@ -585,8 +586,8 @@ def call_off_summaries(event_ids: list[int]) -> list[CallOffSummary]:
     return [
         CallOffSummary(
             event=e,
-            bookings=valid.get(e.pk, {}).get("bookings", 0),
-            refund_paise=valid.get(e.pk, {}).get("value") or 0,
+            bookings=valid.get(e.pk, (0, 0))[0],
+            refund_paise=valid.get(e.pk, (0, 0))[1],
             live_holds=holds.get(e.pk, 0),
         )
         for e in events
