@@ -144,8 +144,7 @@ def test_a_retry_after_a_lost_answer_or_a_dropped_call_gives_one_refund(emulator
     assert code == 0, output
 
 
-def test_the_buyer_gets_a_cancellation_email(emulator_quiet, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def test_the_buyer_gets_a_cancellation_email(emulator_quiet):
     event = make_event()
     booking = real_paid_booking(event, ["A-1", "A-2"], 1)
     cancellation = booking_services.cancel_booking(
