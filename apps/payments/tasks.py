@@ -64,8 +64,8 @@ def reconcile_payments() -> int:
     return len(ids)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
-def refund_cancellation(self, cancellation_id: int) -> str:
+@shared_task(acks_late=True, ignore_result=True)
+def refund_cancellation(cancellation_id: int) -> str:
     """Ask Razorpay for one cancellation's refund (idempotent: one row, one key). A failure is
     recorded with its next attempt; the beat (`refunds_to_retry`) asks again then."""
     refund = services.refund_cancellation(cancellation_id=cancellation_id)
