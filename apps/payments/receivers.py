@@ -52,7 +52,7 @@ def email_cancellation(sender, cancellation_id: int, **kwargs) -> None:
 def start_call_off_job(sender, event_id: int, **kwargs) -> None:
     from apps.payments import tasks
 
-    tasks.call_off_refunds.delay(event_id)
+    tasks.start_call_off_job(event_id)
 
 
 @task_prerun.connect(dispatch_uid="payments.worker_budget")

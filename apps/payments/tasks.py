@@ -60,7 +60,7 @@ def reconcile_payments() -> int:
     for cancellation_id in services.refunds_to_retry():
         refund_cancellation.delay(cancellation_id)
     for event_id in services.call_offs_with_work():
-        call_off_refunds.delay(event_id)
+        start_call_off_job(event_id)  # only if lost with its worker (no pass running or queued)
     return len(ids)
 
 
@@ -72,28 +72,45 @@ def refund_cancellation(cancellation_id: int) -> str:
     return "nothing due" if refund is None else refund.status
 
 
-def _call_off_lock(event_id: int):
-    """One pass of an event's call-off job at a time, across workers (a lease: a dead worker's lapses)."""
-    return get_redis_connection("default").lock(
-        f"calloff:{{{event_id}}}:job", timeout=settings.CALL_OFF_PASS_SECONDS + 60, blocking=False
-    )
+def _call_off_keys(event_id: int) -> tuple[str, str]:
+    """(the lock of a running pass, the mark of a next pass queued): one hash tag per event."""
+    return f"calloff:{{{event_id}}}:job", f"calloff:{{{event_id}}}:queued"
+
+
+def start_call_off_job(event_id: int) -> bool:
+    """Queue the job's first pass (the call-off's announcement), or revive a job lost with its
+    worker (the beat), unless a pass is running or queued. Returns whether it queued one."""
+    redis = get_redis_connection("default")
+    lock_key, queued_key = _call_off_keys(event_id)
+    if redis.exists(lock_key) or not redis.set(queued_key, "1", nx=True, ex=int(settings.CALL_OFF_PASS_SECONDS) + 60):
+        return False
+    call_off_refunds.delay(event_id)
+    return True
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def call_off_refunds(event_id: int) -> int:
     """The call-off job: one pass (services.run_call_off) of at most CALL_OFF_PASS_SECONDS, then it
-    queues itself again while work is left, when the next refund is due. Running it again, or twice,
-    resumes: the rows say what is done. Returns what is left (-1: another pass is running)."""
-    lock = _call_off_lock(event_id)
+    queues its next pass while work is left, for when the next refund is due. One pass at a time
+    (a lock that lapses with a dead worker) and one next pass queued (a mark set before the lock is
+    let go, so the beat, which revives a job only when neither exists, never starts a second chain).
+    Running it again, or twice, resumes: the rows say what is done. Returns what is left (-1: a
+    pass was running already)."""
+    redis = get_redis_connection("default")
+    lock_key, queued_key = _call_off_keys(event_id)
+    lock = redis.lock(lock_key, timeout=settings.CALL_OFF_PASS_SECONDS + 60, blocking=False)
     if not lock.acquire(blocking=False):
         return -1
     try:
+        redis.delete(queued_key)  # this pass is the queued one (or replaces it)
         run = services.run_call_off(event_id=event_id, time_budget=settings.CALL_OFF_PASS_SECONDS)
+        if run.left:
+            countdown = max(1.0, run.next_due_in)
+            if redis.set(queued_key, "1", nx=True, ex=int(countdown) + 60):
+                call_off_refunds.apply_async((event_id,), countdown=countdown)
     finally:
         with contextlib.suppress(LockError):
             lock.release()
-    if run.left:
-        call_off_refunds.apply_async((event_id,), countdown=max(1.0, run.next_due_in))
     return run.left
 
 

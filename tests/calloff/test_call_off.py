@@ -137,3 +137,22 @@ def test_progress_shows_failures_with_their_reasons(gateway_url, admin_client, f
     faults(refund_drop_every=0)
     run_job_until_done(event.pk, within=20)
     assert booking_selectors.call_off_progress(event).refunded == 3
+
+
+def test_one_chain_of_passes_however_often_the_job_is_started(gateway_url, fast_job):
+    """The announcement queues the first pass; the beat revives a job only when no pass is running
+    or queued, so it never starts a second chain beside a live one."""
+    from django_redis import get_redis_connection
+
+    quiet_webhooks()
+    event = make_event()
+    real_paid_booking(event, ["A-1"], 1)
+    assert booking_services.call_off_event(event_id=event.pk, reason="Storm")  # its receiver queued a pass
+    assert not tasks.start_call_off_job(event.pk)  # queued already: the beat leaves it
+    faults(refund_drop_every=1)
+    assert tasks.call_off_refunds(event.pk) == 1  # the queued pass ran, left work, queued the next
+    assert not tasks.start_call_off_job(event.pk)
+    get_redis_connection("default").delete(f"calloff:{{{event.pk}}}:queued")  # as if its worker died
+    assert tasks.start_call_off_job(event.pk)  # revived
+    faults(refund_drop_every=0)
+    run_job_until_done(event.pk, within=20)
