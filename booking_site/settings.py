@@ -405,6 +405,7 @@ PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", defau
 # (Razorpay rate-limits its API per account), in passes of CALL_OFF_PASS_SECONDS, then requeues itself.
 REFUND_RETRY_BACKOFF = env.float("REFUND_RETRY_BACKOFF", default=2.0)
 REFUND_RETRY_BACKOFF_MAX = env.float("REFUND_RETRY_BACKOFF_MAX", default=300.0)
+REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=20)  # then it stays failed for ops (about 1.5 h)
 REFUND_CALLS_PER_SECOND = env.float("REFUND_CALLS_PER_SECOND", default=10.0)
 CALL_OFF_PASS_SECONDS = env.float("CALL_OFF_PASS_SECONDS", default=60.0)
 RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=180)

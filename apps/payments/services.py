@@ -840,7 +840,15 @@ def open_cancellation_refund(*, cancellation_id: int) -> Refund | None:
     cancellation = Cancellation.objects.select_related("booking").get(pk=cancellation_id)
     if cancellation.amount_paise == 0:
         return None
-    payment = Payment.objects.get(intent_id=cancellation.booking.intent_id)
+    payment = Payment.objects.filter(intent_id=cancellation.booking.intent_id, status__in=MONEY_TAKEN_STATUSES).first()
+    if payment is None or not payment.payment_id:
+        # No money of ours to return (a booking made by hand): the audit flags the booking and this
+        # cancellation ("without their refund"); retrying would change nothing.
+        logger.error("cancellation %s: booking %s has no captured payment", cancellation_id, cancellation.booking)
+        booking_services.record_cancellation_refund_failed(
+            cancellation_id=cancellation_id, error="The booking has no captured payment to refund."
+        )
+        return None
     refund, created = Refund.objects.get_or_create(
         idempotency_key=f"cancellation-{cancellation.pk}",
         defaults={
@@ -864,12 +872,18 @@ def refund_cancellation(*, cancellation_id: int) -> Refund | None:
 
 def refunds_to_retry(*, now: datetime | None = None, limit: int = 200) -> list[int]:
     """Cancellations whose refund Razorpay has not accepted and is due again (backoff), or that was
-    opened a minute ago and never asked for (its task lost): the beat asks again. Not those of a
-    called-off event: its job paces them."""
+    opened a minute ago and never asked for (its task lost): the beat asks again, up to
+    REFUND_MAX_ATTEMPTS (then it stays failed, with its reason, for ops). Not those of a called-off
+    event: its job paces them."""
     now = now or timezone.now()
     due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - timedelta(seconds=60))
     return list(
-        Refund.objects.filter(cancellation__isnull=False, cancellation__call_off=False, refund_id__isnull=True)
+        Refund.objects.filter(
+            cancellation__isnull=False,
+            cancellation__call_off=False,
+            refund_id__isnull=True,
+            attempts__lt=settings.REFUND_MAX_ATTEMPTS,
+        )
         .filter(due)
         .order_by("next_attempt_at", "pk")
         .values_list("cancellation_id", flat=True)[:limit]
@@ -887,7 +901,12 @@ class CallOffPass:
 
 
 def _call_off_refunds(event_id: int):
-    return Refund.objects.filter(cancellation__booking__event_id=event_id, refund_id__isnull=True)
+    """The event's refunds Razorpay has not accepted and that are still asked for (not given up)."""
+    return Refund.objects.filter(
+        cancellation__booking__event_id=event_id,
+        refund_id__isnull=True,
+        attempts__lt=settings.REFUND_MAX_ATTEMPTS,
+    )
 
 
 def run_call_off(*, event_id: int, time_budget: float) -> CallOffPass:
@@ -952,7 +971,10 @@ def call_offs_with_work() -> list[int]:
     """Called-off events whose job has work left (a booking to cancel, a refund not accepted): the
     beat restarts a job lost with its worker."""
     refunds_left = Refund.objects.filter(
-        cancellation__booking__event_id=OuterRef("pk"), cancellation__call_off=True, refund_id__isnull=True
+        cancellation__booking__event_id=OuterRef("pk"),
+        cancellation__call_off=True,
+        refund_id__isnull=True,
+        attempts__lt=settings.REFUND_MAX_ATTEMPTS,
     )
     bookings_left = Booking.objects.filter(event_id=OuterRef("pk"), booked_seats__active=True)
     return list(

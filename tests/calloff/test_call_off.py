@@ -15,6 +15,7 @@ from apps.booking import services as booking_services
 from apps.booking.models import Booking, BookingIntent, Cancellation, Event, Seat
 from apps.core.models import AuditEntry, OutboxMessage
 from apps.payments import gateway, tasks
+from apps.payments import services as payment_services
 from apps.payments.models import Payment, Refund
 from apps.waitingroom.models import WaitingRoomConfig
 from tests.cancel.helpers import faults, quiet_webhooks, real_paid_booking
@@ -120,7 +121,7 @@ def test_calling_off_500_bookings_refunds_each_exactly_once_through_dropped_call
     print(f"\n500 paid bookings made in {made_in:.1f} s; call-off job {job_took:.1f} s in {len(passes)} passes")
 
 
-def test_progress_shows_failures_with_their_reasons(gateway_url, admin_client, fast_job):
+def test_progress_shows_failures_with_their_reasons(gateway_url, admin_client, fast_job, settings):
     quiet_webhooks()
     event = make_event()
     for n in range(3):
@@ -134,6 +135,13 @@ def test_progress_shows_failures_with_their_reasons(gateway_url, admin_client, f
     assert progress.reasons == [("Refund dropped by the refund_drop_every fault", 3)]
     page = admin_client.get(f"{EVENTS}{event.pk}/change/").content.decode()
     assert "0 refunded, 0 pending, 3 failed" in page and "3 × Refund dropped by the refund_drop_every fault" in page
+    settings.REFUND_MAX_ATTEMPTS = 2
+    assert run_job_until_done(event.pk, within=20)[-1] == 0  # given up after 2 attempts each: left to ops
+    assert Refund.objects.filter(attempts=2, refund_id__isnull=True).count() == 3
+    assert (
+        not booking_selectors.call_off_progress(event).done and event.pk not in payment_services.call_offs_with_work()
+    )
+    settings.REFUND_MAX_ATTEMPTS = 20  # ops raise the limit once Razorpay answers again
     faults(refund_drop_every=0)
     run_job_until_done(event.pk, within=20)
     assert booking_selectors.call_off_progress(event).refunded == 3
