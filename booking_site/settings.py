@@ -260,6 +260,9 @@ CELERY_TASK_ROUTES = {
     "apps.payments.tasks.resend_missing_confirmations": {"queue": "emails"},
     "apps.payments.tasks.reconcile_payments": {"queue": "reconciliation"},
     "apps.payments.tasks.reconcile_payment": {"queue": "reconciliation"},
+    "apps.payments.tasks.refund_cancellation": {"queue": "reconciliation"},
+    "apps.payments.tasks.call_off_refunds": {"queue": "reconciliation"},
+    "apps.payments.tasks.send_cancellation_notice": {"queue": "emails"},
 }
 CELERY_QUEUES_ALL = "default,confirmations,emails,reconciliation"
 
@@ -427,6 +430,14 @@ RAZORPAY_BREAKER_FAILURES = env.int("RAZORPAY_BREAKER_FAILURES", default=5)  # f
 RAZORPAY_BREAKER_WINDOW = env.int("RAZORPAY_BREAKER_WINDOW", default=60)  # ... within this many seconds
 RAZORPAY_BREAKER_OPEN_SECONDS = env.int("RAZORPAY_BREAKER_OPEN_SECONDS", default=30)  # then calls fail at once
 PAYMENT_HOLD_EXTENSION_MINUTES = env.int("PAYMENT_HOLD_EXTENSION_MINUTES", default=5)
+# Refunds of cancellations: a call not accepted is asked again after an exponential backoff with
+# jitter (seconds, doubling up to the cap). The call-off job asks at most REFUND_CALLS_PER_SECOND
+# (Razorpay rate-limits its API per account), in passes of CALL_OFF_PASS_SECONDS, then requeues itself.
+REFUND_RETRY_BACKOFF = env.float("REFUND_RETRY_BACKOFF", default=2.0)
+REFUND_RETRY_BACKOFF_MAX = env.float("REFUND_RETRY_BACKOFF_MAX", default=300.0)
+REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=20)  # then it stays failed for ops (about 1.5 h)
+REFUND_CALLS_PER_SECOND = env.float("REFUND_CALLS_PER_SECOND", default=10.0)
+CALL_OFF_PASS_SECONDS = env.float("CALL_OFF_PASS_SECONDS", default=60.0)
 RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=180)
 RECONCILE_GIVE_UP_HOURS = env.int("RECONCILE_GIVE_UP_HOURS", default=72)
 

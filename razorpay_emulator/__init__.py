@@ -62,6 +62,9 @@ Control API (`/_emulator`, no auth, CORS open)
         delay: seconds   wait before the first delivery attempt
         drop_first: N    fail each delivery's first N attempts without sending (as a receiver timeout)
         late_delay: s    default delay of "late" payments
+        refund_drop_every: N   every Nth refund call answers 502 and refunds nothing
+        refund_lose_every: N   every Nth refund call refunds, then answers 504 (the answer is lost);
+                               both count refund calls from when they were set (0: off)
     GET  /_emulator/deliveries          ?order_id=&payment_id=&event=&count=&body=1 : each delivery with
                                         event id, event, copy, attempts [{at, status, error, ms}],
                                         delivered / delivered_at / next_attempt_at / gave_up

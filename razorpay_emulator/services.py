@@ -394,6 +394,10 @@ class Emulator:
         if receipt is not None and (not isinstance(receipt, str) or len(receipt) > 40):
             raise validation_error("The receipt may not be greater than 40 characters.", "receipt")
         order_id = self._payment(payment_id)["order_id"]
+        faults = self.webhooks.faults()
+        call = self.store.r.incr(self.store.key("refund_calls"))
+        if faults["refund_drop_every"] and call % faults["refund_drop_every"] == 0:
+            raise ApiError("Refund dropped by the refund_drop_every fault", status=502, code="SERVER_ERROR")
 
         idem_key = None
         if idempotency_key is not None:
@@ -459,6 +463,8 @@ class Emulator:
                 self.store.r.delete(idem_key)
             raise
         self.webhooks.enqueue(events, order_id=order_id, payment_id=payment_id)
+        if faults["refund_lose_every"] and call % faults["refund_lose_every"] == 0:
+            raise ApiError("Refund made, answer lost by the refund_lose_every fault", status=504, code="SERVER_ERROR")
         return refund
 
     def get_refund(self, refund_id: str) -> dict[str, Any]:

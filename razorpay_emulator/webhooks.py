@@ -57,7 +57,18 @@ class Webhooks:
 
     # --- fault switches ---------------------------------------------------------
     def default_faults(self) -> dict[str, Any]:
-        return {"duplicate": 1, "reverse": False, "delay": 0.0, "drop_first": 0, "late_delay": self.config.late_delay}
+        return {
+            "duplicate": 1,
+            "reverse": False,
+            "delay": 0.0,
+            "drop_first": 0,
+            "late_delay": self.config.late_delay,
+            # Refund calls (services.refund_payment), counted from when either is set: every Nth
+            # answers 502 before refunding anything; every Nth refunds, then answers 504 (the answer
+            # lost, as a timeout would). 0: off.
+            "refund_drop_every": 0,
+            "refund_lose_every": 0,
+        }
 
     def faults(self) -> dict[str, Any]:
         raw = self.store.r.get(self.store.key("faults"))
@@ -74,13 +85,15 @@ class Webhooks:
             if name == "reverse":
                 if not isinstance(value, bool):
                     raise validation_error("reverse must be true or false", name)
-            elif name in ("duplicate", "drop_first"):
+            elif name in ("duplicate", "drop_first", "refund_drop_every", "refund_lose_every"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "duplicate" else 0):
                     raise validation_error(f"{name} must be a whole number", name)
             elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise validation_error(f"{name} must be a number of seconds", name)
             current[name] = value
         self.store.r.set(self.store.key("faults"), json.dumps(current))
+        if body.get("reset") or {"refund_drop_every", "refund_lose_every"} & body.keys():
+            self.store.r.delete(self.store.key("refund_calls"))  # "every Nth" counts from now
         return current
 
     # --- enqueueing -------------------------------------------------------------

@@ -16,11 +16,11 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from apps.booking import selectors, services
 from apps.booking.errors import BookingError
-from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, Section
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Cancellation, Event, IntentSeat, Seat, Section
 from apps.core.admin_base import OpsModelAdmin, OpsTabularInline, ReadOnlyAdminMixin, ReadOnlyInlineMixin
 from apps.core.money import format_rupees
 
@@ -59,8 +59,15 @@ class SectionInline(OpsTabularInline):
 
 class EventForm(forms.ModelForm):
     def clean_status(self):
-        """Going on sale (a new event, or a change of status) asks the booking rules first."""
+        """Going on sale (a new event, or a change of status) asks the booking rules first. Calling
+        an event off is the "Call off event…" action's (it refunds every booking), never a status edit."""
         status = self.cleaned_data["status"]
+        if status != self.instance.status and Event.Status.CANCELLED in (status, self.instance.status):
+            raise forms.ValidationError(
+                'An event is called off with the action "Call off event…" (it refunds every booking), '
+                "and a called-off event stays so.",
+                code="call_off",
+            )
         if status == Event.Status.ON_SALE and (self.instance.pk is None or "status" in self.changed_data):
             try:
                 services.check_can_go_on_sale(event=self.instance)
@@ -104,7 +111,12 @@ class EventAdmin(OpsModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     form = EventForm
     inlines = [SectionInline]
-    actions = ["generate_seat_grid", "put_on_sale", "export_attendees"]
+    actions = ["generate_seat_grid", "put_on_sale", "export_attendees", "call_off_events"]
+
+    def has_call_off_permission(self, request) -> bool:
+        """Calling an event off cancels and refunds every booking: for whoever may cancel bookings
+        and change events."""
+        return request.user.has_perm("booking.cancel_booking") and request.user.has_perm("booking.change_event")
 
     def has_export_permission(self, request) -> bool:
         """The attendee list is the bookings' personal data: for whoever may view bookings."""
@@ -115,6 +127,8 @@ class EventAdmin(OpsModelAdmin):
         shown = list(super().get_readonly_fields(request, obj))
         if obj is not None:
             shown.append("checked_in")
+            if obj.status == Event.Status.CANCELLED:
+                shown.append("call_off_progress")
             if self.has_export_permission(request):
                 shown.append("attendee_list")
         return shown
@@ -122,6 +136,21 @@ class EventAdmin(OpsModelAdmin):
     @admin.display(description="Checked in")
     def checked_in(self, obj: Event) -> str:
         return str(selectors.check_in_counts(obj))
+
+    @admin.display(description="Call-off progress")
+    def call_off_progress(self, obj: Event) -> str:
+        progress = selectors.call_off_progress(obj)
+        reasons = format_html_join("", "<li>{} × {}</li>", ((n, reason) for reason, n in progress.reasons))
+        return format_html(
+            '<span id="call-off-progress">{} refunded, {} pending, {} failed (retried with backoff), '
+            "{} booking(s) still to cancel{}</span>{}",
+            progress.refunded,
+            progress.pending,
+            progress.failed,
+            progress.to_cancel,
+            ": done" if progress.done else "",
+            format_html("<ul>{}</ul>", reasons) if progress.reasons else "",
+        )
 
     @admin.display(description="Attendees")
     def attendee_list(self, obj: Event) -> str:
@@ -148,6 +177,41 @@ class EventAdmin(OpsModelAdmin):
             self.message_user(request, "Choose one event to export its attendees.", messages.ERROR)
             return None
         return attendee_csv(events[0])
+
+    @admin.action(description="Call off event…", permissions=["call_off"])
+    def call_off_events(self, request, queryset):
+        """A confirmation page first (what will happen, and a reason for the buyers); then one
+        service call per event, and the refunds run as a job (progress on the event's page)."""
+        events = list(queryset.order_by("pk"))
+        reason = request.POST.get("reason", "").strip()
+        if "apply" in request.POST and reason:
+            for event in events:
+                try:
+                    called_off = services.call_off_event(event_id=event.pk, reason=reason, acting_user=request.user)
+                except BookingError as error:
+                    self.message_user(request, f"{event}: {error.message}", messages.ERROR)
+                    continue
+                if called_off:
+                    self.message_user(
+                        request,
+                        f"{event}: called off. Sales stopped, holds released; every booking is being cancelled "
+                        "and refunded (progress on the event's page).",
+                        messages.SUCCESS,
+                    )
+                else:
+                    self.message_user(request, f"{event}: was already called off.", messages.WARNING)
+            return None
+        summaries = selectors.call_off_summaries([e.pk for e in events])
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Call off events",
+            "summaries": summaries,
+            "reason": reason,
+            "reason_missing": "apply" in request.POST and not reason,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/booking/call_off_event.html", context)
 
     @admin.action(description="Put on sale (events with seats)")
     def put_on_sale(self, request, queryset):
@@ -242,18 +306,96 @@ class BookingIntentAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
 
 class BookedSeatInline(ReadOnlyInlineMixin, OpsTabularInline):
     model = BookedSeat
-    fields = readonly_fields = ("seat",)
+    fields = readonly_fields = ("seat", "price_paise", "active", "cancellation", "checked_in_at", "checked_in_gate")
+
+
+class CancellationInline(ReadOnlyInlineMixin, OpsTabularInline):
+    model = Cancellation
+    fields = readonly_fields = (
+        "created_at",
+        "amount_paise",
+        "seats_released",
+        "call_off",
+        "reason",
+        "actor_name",
+        "refunded_at",
+        "refund_error",
+    )
+
+
+class CancelBookingsForm(forms.Form):
+    """The choices of the cancellation page that apply to every booking chosen."""
+
+    SEATS_AFTER = [("release", "Put the seats back on sale"), ("block", "Block the seats (nobody can buy them)")]
+
+    seats_after = forms.ChoiceField(choices=SEATS_AFTER, widget=forms.RadioSelect, initial="release")
+    reason = forms.CharField(max_length=200, help_text="The buyer reads it in the cancellation email.")
 
 
 @admin.register(Booking)
 class BookingAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
-    list_display = ["reference", "event", "buyer_name", "buyer_email", "buyer_phone", "amount_paise", "created_at"]
-    list_filter = ["event"]
+    list_display = [
+        "reference",
+        "event",
+        "buyer_name",
+        "buyer_email",
+        "buyer_phone",
+        "amount_paise",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["event", "status"]
     search_fields = ["reference", "buyer_email", "buyer_phone", "buyer_name"]
     list_select_related = ["event"]
     readonly_fields = [*(f.name for f in Booking._meta.fields), "payment", "refunds"]
-    inlines = [BookedSeatInline]
-    actions = ["resend_ticket_email"]
+    inlines = [BookedSeatInline, CancellationInline]
+    actions = ["resend_ticket_email", "cancel_bookings"]
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("booking.cancel_booking")
+
+    @admin.action(description="Cancel bookings…", permissions=["cancel"])
+    def cancel_bookings(self, request, queryset):
+        """A confirmation page first: per booking its seats (all ticked; untick to cancel in part),
+        what was paid and what will be refunded; seats back on sale or blocked; the buyer is emailed.
+        Then one service call per booking, decided by the database (a second operator gets
+        "already cancelled")."""
+        plans = selectors.cancellation_plans(list(queryset.values_list("pk", flat=True)))
+        form = CancelBookingsForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for plan in plans:
+                booking = plan.booking
+                chosen = {int(v) for v in request.POST.getlist(f"seats-{booking.pk}") if v.isdigit()}
+                if not chosen:
+                    self.message_user(request, f"{booking}: no seat chosen, nothing cancelled.", messages.WARNING)
+                    continue
+                try:
+                    cancellation = services.cancel_booking(
+                        booking_id=booking.pk,
+                        booked_seat_ids=chosen,
+                        release_seats=form.cleaned_data["seats_after"] == "release",
+                        reason=form.cleaned_data["reason"],
+                        acting_user=request.user,
+                    )
+                except BookingError as error:
+                    self.message_user(request, f"{booking}: {error.message}", messages.ERROR)
+                    continue
+                self.message_user(
+                    request,
+                    f"{booking}: {cancellation.seats.count()} seat(s) cancelled; "
+                    f"{format_rupees(cancellation.amount_paise)} is being refunded and the buyer emailed.",
+                    messages.SUCCESS,
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel bookings",
+            "plans": plans,
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/booking/cancel_bookings.html", context)
 
     @admin.action(description="Resend the ticket email of the selected bookings")
     def resend_ticket_email(self, request, queryset):

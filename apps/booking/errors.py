@@ -119,3 +119,12 @@ class TooManyAttempts(BookingError):
     def __init__(self, retry_after: int):
         self.retry_after = max(1, retry_after)
         super().__init__(f"Too many requests for tickets. Please try again in {self.retry_after} seconds.")
+
+
+class AlreadyCancelled(BookingError):
+    """The seats to cancel are no longer active: another cancellation (a second operator, a retry)
+    won them first. Nothing was changed."""
+
+    status = 409
+    code = "already_cancelled"
+    message = "Already cancelled: these seats were cancelled by someone else a moment ago."

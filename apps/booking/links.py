@@ -25,8 +25,9 @@ def ticket_key_valid(reference: str, key: str) -> bool:
 
 def gate_codes(booking) -> list[tuple[str, str]]:
     """What the gate scans, as (what it admits, the text of its QR code): one signed code per
-    seat (tickets.py), in the ticket page's order of seats."""
-    booked = sorted(booking.booked_seats.all(), key=lambda b: seat_order(b.seat))
+    seat still valid (tickets.py; a cancelled seat's code answers "Cancelled" at the door), in the
+    ticket page's order of seats."""
+    booked = sorted((b for b in booking.booked_seats.all() if b.active), key=lambda b: seat_order(b.seat))
     return [(f"Seat {b.seat.label}", tickets.code_of(b, reference=booking.reference).text) for b in booked]
 
 

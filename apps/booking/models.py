@@ -1,8 +1,8 @@
 """Inventory and orders: events, price tiers, seats, booking intents and bookings.
 
 Rules that can be database constraints are constraints; the services rely on
-them as the last guard (a seat row is booked at most once, an intent yields at
-most one booking).
+them as the last guard (a seat row has at most one active booked seat, an intent
+yields at most one booking).
 """
 
 import unicodedata
@@ -353,8 +353,19 @@ class IntentSeat(models.Model):
         return f"{self.intent_id}: {self.seat_id}"
 
 
+class BookingStatus(models.TextChoices):
+    """A booking's standing, from its cancellations (services.cancel_booking) and their refunds."""
+
+    CONFIRMED = "CONFIRMED", "Confirmed"
+    CANCELLED = "CANCELLED", "Cancelled (refund pending)"  # a cancellation whose refund is not processed yet
+    REFUNDED = "REFUNDED", "Cancelled and refunded"  # every seat cancelled, every refund processed
+    PARTLY_REFUNDED = "PARTLY_REFUNDED", "Partly refunded"  # some seats cancelled and refunded, others still valid
+
+
 class Booking(models.Model):
     """A paid ticket order. One per intent, at most."""
+
+    Status = BookingStatus
 
     reference = models.CharField(max_length=12, unique=True)
     intent = models.OneToOneField(BookingIntent, on_delete=models.PROTECT, related_name="booking")
@@ -364,26 +375,72 @@ class Booking(models.Model):
     buyer_phone = models.CharField(max_length=20, db_index=True)
     amount_paise = models.PositiveIntegerField()
     currency = models.CharField(max_length=3, default="INR")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("cancel_booking", "Can cancel bookings (and so refund them)")]
+        constraints = [
+            models.CheckConstraint(name="booking_status_valid", condition=Q(status__in=BookingStatus.values))
+        ]
+        indexes = [models.Index(fields=["event", "status"], name="booking_event_status_idx")]
 
     def __str__(self) -> str:
         return self.reference
 
 
+class Cancellation(models.Model):
+    """Some or all seats of a booking, cancelled once (services.cancel_booking), and the refund due
+    for them: their price. Payments refunds it (idempotency key per cancellation) and reports back
+    (`refunded_at`, or the last failure in `refund_error`)."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="cancellations")
+    amount_paise = models.PositiveIntegerField(help_text="The refund due: the price of the seats cancelled.")
+    seats_released = models.BooleanField(help_text="The seats went back on sale (else they were blocked).")
+    call_off = models.BooleanField(
+        default=False, help_text="Part of calling the event off: its refund is paced by the call-off job."
+    )
+    reason = models.CharField(max_length=200)
+    actor_name = models.CharField(max_length=150, blank=True, help_text="Who cancelled (empty: the system).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    refunded_at = models.DateTimeField(null=True, blank=True, help_text="Razorpay processed the refund.")
+    refund_error = models.CharField(max_length=300, blank=True, help_text="The last failed refund attempt, for ops.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.booking.reference}: cancellation {self.pk}"
+
+
 class BookedSeat(models.Model):
-    """The seat of a booking. `seat` is unique: the database refuses to sell a seat twice."""
+    """A seat of a booking. A seat can be booked again once its booked seat is cancelled (`active`
+    false), so the database's guard is "at most one *active* booked seat per seat"."""
 
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="booked_seats")
-    seat = models.OneToOneField(Seat, on_delete=models.PROTECT, related_name="booked_seat")
+    seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="booked_seats")
+    # What this seat cost in the booking: a cancellation refunds exactly its seats' prices, so the money
+    # kept always equals the value of the seats still valid (audit_bookings checks it per event).
+    price_paise = models.PositiveIntegerField(default=0)
+    # Cleared once, by the conditional UPDATE of services.cancel_booking, never set again.
+    active = models.BooleanField(default=True)
+    cancellation = models.ForeignKey(
+        Cancellation, null=True, blank=True, on_delete=models.PROTECT, related_name="seats"
+    )
     # Let in at the door: set once, by a conditional UPDATE (services.check_in), never cleared.
     checked_in_at = models.DateTimeField(null=True, blank=True)
     checked_in_gate = models.CharField(max_length=40, blank=True)
 
     class Meta:
         permissions = [("check_in", "Can check tickets in at the door")]
+        constraints = [
+            models.UniqueConstraint(fields=["seat"], condition=Q(active=True), name="bookedseat_one_active_per_seat"),
+            models.CheckConstraint(
+                name="bookedseat_inactive_has_cancellation",
+                condition=Q(active=True) | Q(cancellation__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.booking.reference}: {self.seat.label}"

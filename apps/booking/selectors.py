@@ -10,12 +10,13 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.booking import tickets
-from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, Seat, SeatQuerySet
+from apps.booking.links import seat_order
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Cancellation, Event, Seat, SeatQuerySet
 
 
 def events_listed(now: datetime | None = None) -> list[Event]:
@@ -392,8 +393,9 @@ ATTENDEE_COLUMNS = (
     "checked in at",
     "gate",
 )
-# Every booking is confirmed today (a booking exists only once paid); cancellations will name theirs.
+# A seat's standing in the list: still valid, or cancelled (refunded, maybe sold again to someone else).
 CONFIRMED = "confirmed"
+CANCELLED = "cancelled"
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV Injection"):
 # a buyer named "=HYPERLINK(...)" must reach ops as text.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -429,11 +431,13 @@ def attendee_rows(event: Event) -> Iterator[list[str]]:
             "seat__section__name",
             "checked_in_at",
             "checked_in_gate",
+            "active",
         )
     )
-    for reference, name, email, phone, seat, section, checked_in_at, gate in seats.iterator(chunk_size=2000):
+    for reference, name, email, phone, seat, section, checked_in_at, gate, active in seats.iterator(chunk_size=2000):
         checked_in = event.local(checked_in_at).isoformat(timespec="seconds") if checked_in_at else ""
-        row = [reference, name, email, phone, seat, section, CONFIRMED, checked_in, gate]
+        status = CONFIRMED if active else CANCELLED
+        row = [reference, name, email, phone, seat, section, status, checked_in, gate]
         yield [spreadsheet_text(cell) for cell in row]
 
 
@@ -450,9 +454,10 @@ class CheckInCounts:
 
 
 def check_in_counts(event: Event) -> CheckInCounts:
-    """How many booked seats are in, in total and per gate: one grouped query on the booked seats."""
+    """How many booked seats are in, in total and per gate: one grouped query on the booked seats
+    still valid (a cancelled seat is nobody's to use)."""
     rows = (
-        BookedSeat.objects.filter(booking__event_id=event.id)
+        BookedSeat.objects.filter(booking__event_id=event.id, active=True)
         .order_by("checked_in_gate")
         .values("checked_in_gate")
         .annotate(booked=Count("id"), checked_in=Count("id", filter=Q(checked_in_at__isnull=False)))
@@ -474,6 +479,7 @@ class DoorSeat:
     buyer: str  # tickets.short_name: "Asha R."
     checked_in_at: datetime | None
     gate: str
+    cancelled: bool  # its booking (or this seat of it) was cancelled: not a way in
 
 
 def door_manifest(event: Event) -> list[DoorSeat]:
@@ -483,9 +489,139 @@ def door_manifest(event: Event) -> list[DoorSeat]:
     rows = (
         BookedSeat.objects.filter(booking__event_id=event.id)
         .order_by("pk")
-        .values_list("pk", "seat__label", "booking__buyer_name", "checked_in_at", "checked_in_gate")
+        .values_list("pk", "seat__label", "booking__buyer_name", "checked_in_at", "checked_in_gate", "active")
     )
     return [
-        DoorSeat(booked_seat_id=pk, seat_label=label, buyer=tickets.short_name(name), checked_in_at=at, gate=gate)
-        for pk, label, name, at, gate in rows.iterator(chunk_size=2000)
+        DoorSeat(
+            booked_seat_id=pk,
+            seat_label=label,
+            buyer=tickets.short_name(name),
+            checked_in_at=at,
+            gate=gate,
+            cancelled=not active,
+        )
+        for pk, label, name, at, gate, active in rows.iterator(chunk_size=2000)
+    ]
+
+
+# --- Cancellations ------------------------------------------------------------------------
+
+
+def active_booked_seats(booking: Booking) -> list[BookedSeat]:
+    """The seats of a booking still valid, as the ticket lists them (booked_seats prefetched, or one query)."""
+    return sorted((b for b in booking.booked_seats.all() if b.active), key=lambda b: seat_order(b.seat))
+
+
+@dataclass(frozen=True)
+class CancellationPlan:
+    """What cancelling a booking would do, for the admin's confirmation page."""
+
+    booking: Booking
+    seats: list[BookedSeat]  # the active seats, any of which may be chosen
+    amount_paid: int
+    already_refunded: int  # by earlier cancellations (due or done)
+
+    @property
+    def full_refund(self) -> int:
+        """The refund if every seat still valid is cancelled: their prices."""
+        return sum(b.price_paise for b in self.seats)
+
+
+def cancellation_plans(booking_ids: list[int]) -> list[CancellationPlan]:
+    """The confirmation page's facts for each booking: two queries whatever the count."""
+    bookings = list(
+        Booking.objects.filter(pk__in=booking_ids)
+        .select_related("event")
+        .prefetch_related("booked_seats__seat__section")
+        .annotate(cancelled_paise=Sum("cancellations__amount_paise"))
+        .order_by("reference")
+    )
+    return [
+        CancellationPlan(
+            booking=b,
+            seats=active_booked_seats(b),
+            amount_paid=b.amount_paise,
+            already_refunded=getattr(b, "cancelled_paise", None) or 0,
+        )
+        for b in bookings
+    ]
+
+
+@dataclass(frozen=True)
+class CallOffProgress:
+    """Where calling an event off stands: bookings not yet cancelled, and the cancellations'
+    refunds processed, pending (not answered yet, or waiting for their turn) and failed (the last
+    attempt failed; retried with backoff), with the failures' reasons."""
+
+    to_cancel: int
+    refunded: int
+    pending: int
+    failed: int
+    reasons: list[tuple[str, int]]  # (the last error, how many cancellations it is the last error of)
+
+    @property
+    def done(self) -> bool:
+        return not (self.to_cancel or self.pending or self.failed)
+
+
+def call_off_progress(event: Event) -> CallOffProgress:
+    """Two grouped queries, whatever the number of bookings."""
+    unrefunded = Q(cancellations__refunded_at__isnull=True, cancellations__isnull=False)
+    counts = Booking.objects.filter(event_id=event.id).aggregate(
+        to_cancel=Count("id", filter=Q(status=Booking.Status.CONFIRMED), distinct=True),
+        refunded=Count("cancellations", filter=Q(cancellations__refunded_at__isnull=False)),
+        pending=Count("cancellations", filter=unrefunded & Q(cancellations__refund_error="")),
+        failed=Count("cancellations", filter=unrefunded & ~Q(cancellations__refund_error="")),
+    )
+    reasons = (
+        Cancellation.objects.filter(booking__event_id=event.id, refunded_at__isnull=True)
+        .exclude(refund_error="")
+        .values("refund_error")
+        .annotate(n=Count("id"))
+        .order_by("-n", "refund_error")[:10]
+    )
+    return CallOffProgress(
+        to_cancel=counts["to_cancel"],
+        refunded=counts["refunded"],
+        pending=counts["pending"],
+        failed=counts["failed"],
+        reasons=[(row["refund_error"], row["n"]) for row in reasons],
+    )
+
+
+@dataclass(frozen=True)
+class CallOffSummary:
+    """What calling an event off would do, for the admin's confirmation page."""
+
+    event: Event
+    bookings: int  # bookings with seats still valid: each is cancelled, refunded and emailed
+    refund_paise: int  # the value of those seats: what will be refunded
+    live_holds: int  # holds released at once
+
+
+def call_off_summaries(event_ids: list[int]) -> list[CallOffSummary]:
+    """Three grouped queries whatever the number of events and bookings."""
+    events = list(Event.objects.filter(pk__in=event_ids).order_by("pk"))
+    valid: dict[int, tuple[int, int]] = {
+        event_id: (bookings, value or 0)
+        for event_id, bookings, value in BookedSeat.objects.filter(booking__event_id__in=event_ids, active=True)
+        .values("booking__event_id")
+        .annotate(bookings=Count("booking_id", distinct=True), value=Sum("price_paise"))
+        .values_list("booking__event_id", "bookings", "value")
+    }
+    holds = dict(
+        BookingIntent.objects.live(timezone.now())
+        .filter(event_id__in=event_ids)
+        .values("event_id")
+        .annotate(n=Count("id"))
+        .values_list("event_id", "n")
+    )
+    return [
+        CallOffSummary(
+            event=e,
+            bookings=valid.get(e.pk, (0, 0))[0],
+            refund_paise=valid.get(e.pk, (0, 0))[1],
+            live_holds=holds.get(e.pk, 0),
+        )
+        for e in events
     ]

@@ -13,6 +13,7 @@ import logging
 import math
 import secrets
 import string
+from collections.abc import Callable, Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from django.utils.text import slugify
 
 from apps.booking import inventory, tickets
 from apps.booking.errors import (
+    AlreadyCancelled,
     BookingError,
     HoldCapReached,
     HoldExpired,
@@ -44,8 +46,26 @@ from apps.booking.errors import (
     TooManyAttempts,
     UnknownSeats,
 )
-from apps.booking.models import BookedSeat, Booking, BookingIntent, Event, IntentSeat, Seat, SeatQuerySet, Section
-from apps.booking.signals import INTENT_ENDED, TICKET_EMAIL_REQUESTED, IntentEnding, IntentHeld, intent_held
+from apps.booking.models import (
+    BookedSeat,
+    Booking,
+    BookingIntent,
+    Cancellation,
+    Event,
+    IntentSeat,
+    Seat,
+    SeatQuerySet,
+    Section,
+)
+from apps.booking.signals import (
+    BOOKING_CANCELLED,
+    EVENT_CALLED_OFF,
+    INTENT_ENDED,
+    TICKET_EMAIL_REQUESTED,
+    IntentEnding,
+    IntentHeld,
+    intent_held,
+)
 from apps.core import audit, metrics, outbox, ratelimit
 from apps.core.clock import now_ms
 
@@ -210,7 +230,7 @@ def _holdings_sql(vendor: str, live_intents: str) -> str:
          WHERE i.buyer_email = %s OR i.session_ref = %s OR {in_network}
         UNION ALL
         SELECT NULL, b.seat_id, TRUE, FALSE, FALSE FROM {bookings} k JOIN {booked} b ON b.booking_id = k.id
-         WHERE k.event_id = %s AND k.buyer_email = %s
+         WHERE k.event_id = %s AND k.buyer_email = %s AND b.active
     """  # noqa: S608 - table names and the subquery are ours; values are parameters
 
 
@@ -576,7 +596,7 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
                 return Booking.objects.get(intent_id=intent_id), False
             raise HoldExpired(f"This order was closed ({intent.get_status_display().lower()}).")
 
-        seats = list(intent.seats.order_by("id"))
+        seats = list(intent.seats.select_related("section").order_by("id"))
         mine_or_free = Q(intent_id=intent_id, status=Seat.Status.HELD) | SeatQuerySet.free_q(now)
         for seat in seats:
             if (
@@ -587,7 +607,10 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
                 raise SeatsUnavailable([seat.label])
         try:
             booking = _create_booking(intent)
-            BookedSeat.objects.bulk_create([BookedSeat(booking=booking, seat=s) for s in seats])
+            prices = _seat_prices(intent, seats)
+            BookedSeat.objects.bulk_create(
+                [BookedSeat(booking=booking, seat=s, price_paise=p) for s, p in zip(seats, prices, strict=True)]
+            )
         except IntegrityError as error:
             logger.error("intent %s could not be booked (seats taken as gone): %s", intent_id, error)
             raise SeatsUnavailable([s.label for s in seats]) from error
@@ -595,6 +618,18 @@ def confirm_intent(*, intent_id: UUID, now: datetime | None = None) -> tuple[Boo
         _announce([IntentEnding(intent.id, intent.event_id, intent.session_ref, BookingIntent.Status.CONFIRMED)])
     metrics.BOOKINGS_CONFIRMED.inc()
     return booking, True
+
+
+def _seat_prices(intent: BookingIntent, seats: list[Seat]) -> list[int]:
+    """What each seat cost in this booking: its section's price. They add up to what was paid, so a
+    cancellation refunds exactly its seats' share; if a price changed between the hold and the
+    payment, the difference goes on the first seat (never below zero)."""
+    prices = [s.section.price_paise for s in seats]
+    difference = intent.amount_paise - sum(prices)
+    if difference and prices:
+        logger.warning("intent %s: paid %d, seats priced %d now", intent.id, intent.amount_paise, sum(prices))
+        prices[0] = max(0, prices[0] + difference)
+    return prices
 
 
 def _create_booking(intent: BookingIntent) -> Booking:
@@ -688,6 +723,7 @@ class CheckInOutcome(StrEnum):
     ALREADY_IN = "already_in"  # red: this seat's code was checked in before
     OTHER_EVENT = "other_event"  # red: a genuine ticket, for another event
     NOT_A_TICKET = "not_a_ticket"  # red: not one of our codes (forged, damaged) or no such seat
+    CANCELLED = "cancelled"  # red: a genuine ticket whose seat was cancelled (refunded, maybe sold again)
 
 
 @dataclass(frozen=True)
@@ -701,11 +737,6 @@ class CheckIn:
     @property
     def admitted(self) -> bool:
         return self.outcome == CheckInOutcome.ADMITTED
-
-
-def _short_name(name: str) -> str:
-    parts = name.split()
-    return " ".join(parts[:1] + [f"{p[0]}." for p in parts[1:2]]) if parts else ""
 
 
 def check_in(*, event: Event, code: str, gate: str, now: datetime | None = None) -> CheckIn:
@@ -725,21 +756,30 @@ def check_in(*, event: Event, code: str, gate: str, now: datetime | None = None)
     )
     if seat is None:
         return CheckIn(CheckInOutcome.NOT_A_TICKET)
+    if not seat.active:
+        return CheckIn(
+            CheckInOutcome.CANCELLED, seat_label=seat.seat.label, buyer=tickets.short_name(seat.booking.buyer_name)
+        )
     # Only the row's own columns in the WHERE: a filter through a join makes Django write
     # `WHERE id IN (subquery)`, which PostgreSQL does not re-evaluate after waiting for a racing
     # gate's lock, and then both gates would win.
-    won = BookedSeat.objects.filter(pk=seat.pk, checked_in_at__isnull=True).update(
+    # `active` too: a cancellation committed since the read above wins over the door.
+    won = BookedSeat.objects.filter(pk=seat.pk, checked_in_at__isnull=True, active=True).update(
         checked_in_at=now, checked_in_gate=gate[:40]
     )
     if won:
         seat.checked_in_at, seat.checked_in_gate = now, gate[:40]
     else:
-        seat.refresh_from_db(fields=["checked_in_at", "checked_in_gate"])
+        seat.refresh_from_db(fields=["checked_in_at", "checked_in_gate", "active"])
+        if not seat.active:
+            return CheckIn(
+                CheckInOutcome.CANCELLED, seat_label=seat.seat.label, buyer=tickets.short_name(seat.booking.buyer_name)
+            )
     outcome = CheckInOutcome.ADMITTED if won else CheckInOutcome.ALREADY_IN
     return CheckIn(
         outcome,
         seat_label=seat.seat.label,
-        buyer=_short_name(seat.booking.buyer_name),
+        buyer=tickets.short_name(seat.booking.buyer_name),
         checked_in_at=seat.checked_in_at,
         gate=seat.checked_in_gate,
     )
@@ -837,3 +877,194 @@ def sync_check_ins(*, event: Event, scans: list[QueuedScan], now: datetime | Non
             {o.value: sum(a.outcome == o for a in answers) for o in SyncOutcome},
         )
     return answers
+
+
+# --- Cancellation -------------------------------------------------------------------
+
+# What decides a cancellation: its booked seats are still active, its seats still sold to it. The control test of
+# tests/cancel swaps them for Q() to prove its race harness would catch a double cancellation.
+_STILL_ACTIVE = Q(active=True)
+
+
+def _still_sold_to(intent_id: UUID) -> Q:
+    return Q(status=Seat.Status.SOLD, intent_id=intent_id)
+
+
+# Called between reading the seats and the deciding UPDATE; tests widen the race window with it
+# (pretix's concurrency tests do the same). None in production.
+RACE_WINDOW: Callable[[], None] | None = None
+
+
+def cancel_booking(
+    *,
+    booking_id: int,
+    reason: str,
+    booked_seat_ids: Collection[int] | None = None,
+    release_seats: bool = True,
+    acting_user: AbstractBaseUser | None = None,
+    call_off: bool = False,
+) -> Cancellation:
+    """Cancel some seats of a booking (`booked_seat_ids`, all its active seats by default), exactly
+    once, however many operators or retries press it at the same moment.
+
+    One transaction: one conditional UPDATE (`active` still true, the row's own columns only, so
+    PostgreSQL re-checks it after waiting for a racing cancellation's lock) decides, by its row count,
+    whether this call won every seat; a loser rolls back and changes nothing (AlreadyCancelled). The
+    seats go back on sale or are blocked (`release_seats`) by one conditional versioned UPDATE. The
+    refund due is the seats' price, so the money kept always equals the value of the seats still
+    valid. The cancellation is announced through the outbox in the same transaction: payments refunds
+    it (idempotency key per cancellation) and emails the buyer, even if the broker is down now.
+
+    Raises InvalidRequest (no reason, unknown booking or seats), AlreadyCancelled."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidRequest("Give a reason for the cancellation (the buyer is told).")
+    with transaction.atomic(durable=True):
+        booking = Booking.objects.only("reference", "event_id", "intent_id").filter(pk=booking_id).first()
+        if booking is None:
+            raise InvalidRequest("No such booking.")
+        seats = list(
+            BookedSeat.objects.filter(booking_id=booking_id).values_list("pk", "seat_id", "price_paise", "active")
+        )
+        if booked_seat_ids is not None:
+            wanted = set(booked_seat_ids)
+            if not wanted:
+                raise InvalidRequest("Choose at least one seat to cancel.")
+            if wanted - {pk for pk, *_ in seats}:
+                raise InvalidRequest("Those seats are not of this booking.")
+            seats = [row for row in seats if row[0] in wanted]
+        chosen = [(pk, seat_id, price) for pk, seat_id, price, active in seats if active]
+        if not chosen or len(chosen) < len(seats) and booked_seat_ids is not None:
+            raise AlreadyCancelled()
+        if RACE_WINDOW is not None:
+            RACE_WINDOW()
+        cancellation = Cancellation.objects.create(
+            booking_id=booking_id,
+            amount_paise=sum(price for _, _, price in chosen),
+            seats_released=release_seats,
+            call_off=call_off,
+            reason=reason[:200],
+            actor_name=acting_user.get_username() if acting_user is not None else "",
+        )
+        won = (
+            BookedSeat.objects.filter(pk__in=[pk for pk, _, _ in chosen])
+            .filter(_STILL_ACTIVE)
+            .update(active=False, cancellation=cancellation)
+        )
+        if won != len(chosen):
+            raise AlreadyCancelled()  # another cancellation took them first: roll back, change nothing
+        seat_ids = [seat_id for _, seat_id, _ in chosen]
+        changed = (
+            Seat.objects.filter(pk__in=seat_ids)
+            .filter(_still_sold_to(booking.intent_id))
+            .update(
+                status=Seat.Status.AVAILABLE if release_seats else Seat.Status.BLOCKED,
+                intent=None,
+                hold_expires_at=None,
+                version=F("version") + 1,
+            )
+        )
+        if changed != len(seat_ids):
+            raise AlreadyCancelled()  # the seats were no longer this booking's: change nothing
+        Booking.objects.filter(pk=booking_id).update(status=Booking.Status.CANCELLED)
+        if cancellation.amount_paise == 0:  # nothing to refund: settled at once
+            Cancellation.objects.filter(pk=cancellation.pk).update(refunded_at=timezone.now())
+            _settle_booking_status(booking_id)
+        inventory.invalidate_on_commit(booking.event_id)
+        outbox.announce(
+            BOOKING_CANCELLED,
+            cancellation_id=cancellation.pk,
+            booking_id=booking_id,
+            event_id=booking.event_id,
+            call_off=call_off,
+        )
+        audit.record(
+            acting_user=acting_user,
+            action="cancel booking",
+            target=f"booking {booking.reference}",
+            detail=f"{len(chosen)} seat(s), refund {cancellation.amount_paise} paise, "
+            f"seats {'back on sale' if release_seats else 'blocked'}: {reason}",
+        )
+    return cancellation
+
+
+def _settle_booking_status(booking_id: int) -> str:
+    """The booking's status from its cancellations: a refund still pending says CANCELLED; else
+    REFUNDED when no seat is left, PARTLY_REFUNDED when some are. Call inside a transaction; the
+    booking's row lock orders two refunds settling at once."""
+    Booking.objects.select_for_update().only("pk").get(pk=booking_id)
+    cancellations = Cancellation.objects.filter(booking_id=booking_id)
+    if not cancellations.exists():
+        status = Booking.Status.CONFIRMED
+    elif cancellations.filter(refunded_at__isnull=True).exists():
+        status = Booking.Status.CANCELLED
+    elif BookedSeat.objects.filter(booking_id=booking_id, active=True).exists():
+        status = Booking.Status.PARTLY_REFUNDED
+    else:
+        status = Booking.Status.REFUNDED
+    Booking.objects.filter(pk=booking_id).update(status=status)
+    return status
+
+
+def record_cancellation_refunded(*, cancellation_id: int, now: datetime | None = None) -> bool:
+    """Payments: Razorpay processed this cancellation's refund (its answer, or the refund webhook).
+    The booking becomes refunded or partly refunded. Idempotent: returns False when already recorded."""
+    with transaction.atomic(durable=True):
+        won = Cancellation.objects.filter(pk=cancellation_id, refunded_at__isnull=True).update(
+            refunded_at=now or timezone.now(), refund_error=""
+        )
+        if won:
+            _settle_booking_status(Cancellation.objects.values_list("booking_id", flat=True).get(pk=cancellation_id))
+    return bool(won)
+
+
+def record_cancellation_refund_failed(*, cancellation_id: int, error: str) -> None:
+    """Payments: an attempt to refund this cancellation failed (it is retried); ops see why."""
+    Cancellation.objects.filter(pk=cancellation_id, refunded_at__isnull=True).update(refund_error=error[:300])
+
+
+def call_off_event(*, event_id: int, reason: str, acting_user: AbstractBaseUser | None = None) -> bool:
+    """Call the event off: in one transaction sales stop (status CANCELLED, so no hold is taken
+    again), every live hold ends (RELEASED, announced as usual: the buyers' slots are freed), every
+    seat not sold is blocked, and the call-off is announced through the outbox: the waiting room
+    closes, and payments starts its resumable job that cancels every booking (seats blocked) and
+    refunds it at the gateway's pace. Returns False when the event was already called off."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidRequest("Give a reason for calling the event off (every buyer is told).")
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        won = (
+            Event.objects.filter(pk=event_id)
+            .exclude(status=Event.Status.CANCELLED)
+            .update(status=Event.Status.CANCELLED)
+        )
+        if not won:
+            if not Event.objects.filter(pk=event_id).exists():
+                raise InvalidRequest("No such event.")
+            return False
+        event = Event.objects.get(pk=event_id)
+        event.save(update_fields=["status"])  # post_save refreshes its pages and its room's mirror
+        rows = _update_returning(
+            BookingIntent.objects.filter(event_id=event_id, status=BookingIntent.Status.HELD),
+            values={"status": BookingIntent.Status.RELEASED, "ended_at": now},
+            returning=["id", "session_ref"],
+        )
+        Seat.objects.filter(event_id=event_id, status__in=[Seat.Status.AVAILABLE, Seat.Status.HELD]).update(
+            status=Seat.Status.BLOCKED, intent=None, hold_expires_at=None, version=F("version") + 1
+        )
+        _announce(
+            [
+                IntentEnding(UUID(str(intent_id)), event_id, session_ref, BookingIntent.Status.RELEASED)
+                for intent_id, session_ref in rows
+            ]
+        )
+        inventory.invalidate_on_commit(event_id)
+        outbox.announce(EVENT_CALLED_OFF, event_id=event_id)
+        audit.record(
+            acting_user=acting_user,
+            action="call off event",
+            target=f"event {event.slug}",
+            detail=f"{len(rows)} hold(s) released: {reason}",
+        )
+    return True

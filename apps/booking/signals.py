@@ -75,3 +75,37 @@ TICKET_EMAIL_REQUESTED = Topic(
     encode=lambda *, reference, email: {"reference": reference, "email": email},
     decode=dict,
 )
+
+
+# Some seats of a booking were cancelled (services.cancel_booking), with `cancellation_id=`,
+# `booking_id=`, `event_id=` and `call_off=` (whether the event's call-off job paces its refund).
+# Through the outbox, written with the cancellation: payments opens its refund and emails the
+# buyer, exactly once per cancellation whatever the broker does.
+booking_cancelled = Signal()
+
+BOOKING_CANCELLED = Topic(
+    "booking.booking_cancelled",
+    signal=booking_cancelled,
+    sender="booking.Booking",
+    encode=lambda *, cancellation_id, booking_id, event_id, call_off: {
+        "cancellation_id": cancellation_id,
+        "booking_id": booking_id,
+        "event_id": event_id,
+        "call_off": call_off,
+    },
+    decode=dict,
+)
+
+
+# The event was called off (services.call_off_event), with `event_id=`: sales stopped and its holds
+# ended in the same transaction; the waiting room closes, and payments starts the job that cancels
+# and refunds every booking.
+event_called_off = Signal()
+
+EVENT_CALLED_OFF = Topic(
+    "booking.event_called_off",
+    signal=event_called_off,
+    sender="booking.Event",
+    encode=lambda *, event_id: {"event_id": event_id},
+    decode=dict,
+)

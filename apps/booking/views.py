@@ -266,7 +266,7 @@ def ticket(request, reference: str):
     booking = selectors.booking_by_reference(reference)
     if booking is None:
         raise Http404("No such booking.")
-    seats = sorted((b.seat for b in booking.booked_seats.all()), key=links.seat_order)
+    seats = [b.seat for b in selectors.active_booked_seats(booking)]  # a cancelled seat is no longer a ticket
     codes = [
         {"admits": admits, "qr": segno.make_qr(text, error="m").svg_inline(omitsize=True, title=admits)}
         for admits, text in links.gate_codes(booking)
@@ -354,7 +354,8 @@ def door_staff_only(view):
 def door_manifest(request, slug: str):
     """What a door phone keeps to answer while offline: the event's door key (tickets.door_key:
     it signs this event's codes only, so a lost phone can forge no other event's tickets) and,
-    per booked seat, its label, the buyer's short name and whether it is in already."""
+    per booked seat, its label, the buyer's short name, whether it is in already and whether it
+    was cancelled (an offline phone answers red "Cancelled" for it)."""
     event = _event_or_404(slug)
     seats = selectors.door_manifest(event)
     return _no_store(
@@ -368,6 +369,7 @@ def door_manifest(request, slug: str):
                         s.buyer,
                         event_clock(s.checked_in_at, event) if s.checked_in_at else "",
                         s.gate,
+                        s.cancelled,
                     ]
                     for s in seats
                 },

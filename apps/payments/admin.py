@@ -19,7 +19,16 @@ from apps.payments.models import CaptureMismatch, EmailFailure, Payment, Refund,
 
 class RefundInline(ReadOnlyInlineMixin, OpsTabularInline):
     model = Refund
-    fields = ("refund_id", "razorpay_payment_id", "amount_paise", "status", "reason", "last_error", "created_at")
+    fields = (
+        "refund_id",
+        "razorpay_payment_id",
+        "amount_paise",
+        "status",
+        "reason",
+        "attempts",
+        "last_error",
+        "created_at",
+    )
     readonly_fields = fields
 
 
@@ -111,6 +120,8 @@ class RefundAdmin(ReadOnlyAdminMixin, OpsModelAdmin):
         "amount_paise",
         "status",
         "reason",
+        "attempts",
+        "last_error",
         "created_at",
     ]
     list_filter = ["status"]

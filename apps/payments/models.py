@@ -7,7 +7,7 @@ from enum import StrEnum
 from django.db import models
 from django.db.models import Q
 
-from apps.booking.models import BookingIntent
+from apps.booking.models import BookingIntent, Cancellation
 
 
 class PaymentStatus(models.TextChoices):
@@ -84,11 +84,25 @@ class Refund(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     reason = models.CharField(max_length=200)
     last_error = models.CharField(max_length=300, blank=True)
+    # The booking cancellation this refund returns the money of (its idempotency key is cancellation-<id>):
+    # one refund per cancellation, the database says so.
+    cancellation = models.OneToOneField(
+        Cancellation, null=True, blank=True, on_delete=models.PROTECT, related_name="refund"
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Requests made to Razorpay so far.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not accepted yet: asked again from then (exponential backoff)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(refund_id__isnull=True), name="refund_unaccepted_due_idx"
+            )
+        ]
         constraints = [
             models.CheckConstraint(name="refund_status_valid", condition=Q(status__in=RefundStatus.values)),
             models.CheckConstraint(name="refund_amount_positive", condition=Q(amount_paise__gte=100)),
@@ -204,6 +218,7 @@ class EmailFailure(models.Model):
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", "Booking confirmation"
         REFUND_NOTICE = "refund", "Refund notice"
+        CANCELLATION = "cancellation", "Cancellation notice"
 
     intent = models.ForeignKey(BookingIntent, on_delete=models.PROTECT, related_name="email_failures")
     kind = models.CharField(max_length=12, choices=Kind.choices)

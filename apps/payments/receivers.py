@@ -1,13 +1,14 @@
 """Listens to the booking core: a confirmed intent gets its ticket email, a refunded one its notice,
-a booking whose ticket email is asked for again gets it again.
+a booking whose ticket email is asked for again gets it again, a cancellation its refund and its
+email, a called-off event the job that refunds it.
 And to Celery: a task's Razorpay calls get the worker's budget."""
 
 from celery.signals import task_postrun, task_prerun
 from django.dispatch import receiver
 
 from apps.booking.models import BookingIntent
-from apps.booking.signals import intent_ended, ticket_email_requested
-from apps.payments import gateway
+from apps.booking.signals import booking_cancelled, event_called_off, intent_ended, ticket_email_requested
+from apps.payments import gateway, services
 
 
 @receiver(intent_ended, dispatch_uid="payments.emails")
@@ -27,6 +28,31 @@ def queue_ticket_email(sender, reference: str, email: str, **kwargs) -> None:
     from apps.payments import tasks
 
     tasks.send_ticket_email.delay(reference, email)
+
+
+@receiver(booking_cancelled, dispatch_uid="payments.cancellation_refund")
+def refund_cancelled_seats(sender, cancellation_id: int, call_off: bool, **kwargs) -> None:
+    """Open the refund now (database only: it exists however the broker fares); ask Razorpay from a
+    task, outside any transaction. A call-off's refunds are asked by its job, at the gateway's pace."""
+    from apps.payments import tasks
+
+    services.open_cancellation_refund(cancellation_id=cancellation_id)
+    if not call_off:
+        tasks.refund_cancellation.delay(cancellation_id)
+
+
+@receiver(booking_cancelled, dispatch_uid="payments.cancellation_email")
+def email_cancellation(sender, cancellation_id: int, **kwargs) -> None:
+    from apps.payments import tasks
+
+    tasks.send_cancellation_notice.delay(cancellation_id)
+
+
+@receiver(event_called_off, dispatch_uid="payments.call_off_job")
+def start_call_off_job(sender, event_id: int, **kwargs) -> None:
+    from apps.payments import tasks
+
+    tasks.start_call_off_job(event_id)
 
 
 @task_prerun.connect(dispatch_uid="payments.worker_budget")

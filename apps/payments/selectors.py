@@ -6,11 +6,12 @@ from enum import StrEnum
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.booking import links
-from apps.booking.models import BookedSeat, Booking, BookingIntent, Seat
+from apps.booking.models import BookedSeat, Booking, BookingIntent, Cancellation, Seat
 from apps.core import outbox
 from apps.payments.models import (
     MONEY_TAKEN_STATUSES,
@@ -108,6 +109,11 @@ def invariant_violations(*, now=None) -> dict[str, int]:
     has_booking = Exists(Booking.objects.filter(intent_id=OuterRef("intent_id")))
     has_refund = Exists(Refund.objects.filter(payment_id=OuterRef("pk")))
     mismatch_refunded = Exists(Refund.objects.filter(razorpay_payment_id=OuterRef("razorpay_payment_id")))
+    # A booking's own payment may be refunded in part or whole by its cancellations: that is the
+    # booking's money going back, not a capture returned instead of a booking.
+    returned_instead = Exists(
+        Refund.objects.filter(razorpay_payment_id=OuterRef("razorpay_payment_id"), cancellation__isnull=True)
+    )
     # Each payment Razorpay captured on an order is either the one the order booked, or refunded:
     # never neither (money kept without a ticket), never both.
     remote_booked = Exists(
@@ -116,12 +122,28 @@ def invariant_violations(*, now=None) -> dict[str, int]:
         )
     )
     remote_captured = RemotePayment.objects.filter(status__in=PAID_STATUSES).annotate(
-        booked=remote_booked, refunded=mismatch_refunded
+        booked=remote_booked, refunded=returned_instead
     )
+    deadline = now - timedelta(seconds=settings.CONFIRMATION_EMAIL_DEADLINE_SECONDS)
     return {
-        "seats sold twice": BookedSeat.objects.values("seat").annotate(n=Count("id")).filter(n__gt=1).count()
-        + Seat.objects.filter(status=Seat.Status.SOLD, booked_seat__isnull=True).count()
-        + BookedSeat.objects.exclude(seat__status=Seat.Status.SOLD).count(),
+        "seats sold twice": BookedSeat.objects.filter(active=True)
+        .values("seat")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+        + Seat.objects.filter(status=Seat.Status.SOLD)
+        .exclude(Exists(BookedSeat.objects.filter(seat=OuterRef("pk"), active=True)))
+        .count()
+        + BookedSeat.objects.filter(active=True).exclude(seat__status=Seat.Status.SOLD).count(),
+        "events whose money kept is not the value of their valid tickets": len(events_out_of_balance()),
+        "cancellations without their refund past the deadline": Cancellation.objects.filter(
+            amount_paise__gt=0, refund__isnull=True, created_at__lt=deadline
+        ).count(),
+        "cancellation refunds of another amount than the seats cancelled": Refund.objects.filter(
+            cancellation__isnull=False
+        )
+        .exclude(amount_paise=F("cancellation__amount_paise"))
+        .count(),
         "bookings without a captured payment": Booking.objects.exclude(
             intent__payment__status=Payment.Status.CAPTURED
         ).count(),
@@ -149,6 +171,35 @@ def invariant_violations(*, now=None) -> dict[str, int]:
         ),
         "holds past expiry": Seat.objects.lapsed(grace).count() + BookingIntent.objects.lapsed(grace).count(),
     }
+
+
+def events_out_of_balance() -> dict[int, tuple[int, int, int]]:
+    """Per event, money captured for its bookings minus money refunded by their cancellations must
+    equal the value of the tickets still valid (the seats' prices): {event id: (captured, refunded,
+    valid)} for each event where it does not. A cancellation's refund counts from the moment it is
+    made (its Refund row, or the amount due until the row exists: "cancellations without their
+    refund" watches that gap), so the sum holds while refunds are still on their way. Three grouped
+    queries, whatever the number of bookings."""
+    captured = dict(
+        Booking.objects.filter(intent__payment__status=Payment.Status.CAPTURED)
+        .values("event_id")
+        .annotate(total=Sum("intent__payment__amount_paise"))
+        .values_list("event_id", "total")
+    )
+    refunded = dict(
+        Cancellation.objects.values("booking__event_id")
+        .annotate(total=Sum(Coalesce("refund__amount_paise", "amount_paise")))
+        .values_list("booking__event_id", "total")
+    )
+    valid = dict(
+        BookedSeat.objects.filter(active=True)
+        .values("booking__event_id")
+        .annotate(total=Sum("price_paise"))
+        .values_list("booking__event_id", "total")
+    )
+    events = set(captured) | set(refunded) | set(valid)
+    sums = {e: (captured.get(e) or 0, refunded.get(e) or 0, valid.get(e) or 0) for e in events}
+    return {e: (c, r, v) for e, (c, r, v) in sums.items() if c - r != v}
 
 
 def stale_webhook_ids(*, older_than_seconds: int = 60) -> list[int]:

@@ -6,7 +6,9 @@ reconciliation race for the same payment.
 """
 
 import logging
+import random
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -15,14 +17,14 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q
+from django.db.models import BooleanField, DateTimeField, Exists, ExpressionWrapper, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from apps.booking import services as booking_services
-from apps.booking.errors import HoldExpired, SeatsUnavailable
-from apps.booking.models import Booking, BookingIntent, BookingIntentQuerySet
+from apps.booking.errors import AlreadyCancelled, HoldExpired, SeatsUnavailable
+from apps.booking.models import Booking, BookingIntent, BookingIntentQuerySet, Cancellation, Event
 from apps.core import audit, metrics
-from apps.payments import gateway
+from apps.payments import circuit, gateway
 from apps.payments.errors import (
     GatewayError,
     GatewayRejected,
@@ -423,32 +425,81 @@ def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
 # --- Refunds ------------------------------------------------------------------------------
 
 
-def _request_refund(*, payment: Payment, payment_id: str, amount_paise: int, reason: str) -> Refund:
-    """Ask Razorpay to return one captured payment, exactly once (idempotency key per Razorpay payment)."""
+def _request_refund(
+    *, payment: Payment, payment_id: str, amount_paise: int, reason: str, key: str | None = None
+) -> Refund:
+    """Ask Razorpay to return a captured payment, exactly once: the Refund row is opened under its
+    idempotency key (one per Razorpay payment, `full-<payment id>`, unless `key` names another), and
+    the request carries that key, so asking again returns the first refund."""
     refund, created = Refund.objects.get_or_create(
-        idempotency_key=f"full-{payment_id}",
+        idempotency_key=key or f"full-{payment_id}",
         defaults={
             "payment": payment,
             "razorpay_payment_id": payment_id,
             "amount_paise": amount_paise,
-            "reason": reason,
+            "reason": reason[:200],
         },
     )
     if created:
         metrics.REFUNDS.inc()
+    return _send_refund(refund)
+
+
+def _refund_backoff(attempts: int) -> timedelta:
+    """Exponential with full jitter, capped: a refund Razorpay did not accept is asked again later."""
+    base, cap = settings.REFUND_RETRY_BACKOFF, settings.REFUND_RETRY_BACKOFF_MAX
+    return timedelta(seconds=random.uniform(0, min(cap, base * 2 ** max(attempts - 1, 0))))  # noqa: S311 - jitter
+
+
+def _send_refund(refund: Refund) -> Refund:
+    """Ask Razorpay for a refund already opened, if it has not accepted it yet. Never inside a
+    transaction. The same idempotency key and body every time: after a timeout that lost Razorpay's
+    answer, asking again returns the refund it made, never a second one. A failure is recorded
+    (attempts, next attempt with backoff, the error) for the retries: reconciliation, the beat's
+    `refunds_to_retry`, the call-off job."""
     if refund.refund_id is None:
+        notes = {"reason": refund.reason[:200]}
         try:
-            remote = gateway.refund(payment_id, refund.amount_paise, refund.idempotency_key, {"reason": reason[:200]})
+            remote = gateway.refund(refund.razorpay_payment_id, refund.amount_paise, refund.idempotency_key, notes)
         except (GatewayUnavailable, GatewayRejected) as error:
-            # Reconciliation retries requested refunds; nothing is lost.
-            Refund.objects.filter(pk=refund.pk).update(last_error=str(error)[:300])
-            logger.warning("refund of %s not accepted yet: %s", payment_id, error)
-        else:
-            Refund.objects.filter(pk=refund.pk).update(
-                refund_id=remote["id"], status=remote.get("status") or Refund.Status.PENDING, last_error=""
+            attempts = refund.attempts + 1
+            Refund.objects.filter(pk=refund.pk, refund_id__isnull=True).update(
+                last_error=(str(error) or type(error).__name__)[:300],
+                attempts=attempts,
+                next_attempt_at=timezone.now() + _refund_backoff(attempts),
             )
-    refund.refresh_from_db()
+            logger.warning(
+                "refund %s of %s not accepted yet: %s", refund.idempotency_key, refund.razorpay_payment_id, error
+            )
+        else:
+            status = remote.get("status")
+            Refund.objects.filter(pk=refund.pk, refund_id__isnull=True).update(
+                refund_id=remote["id"],
+                status=status if status in Refund.Status.values else Refund.Status.PENDING,
+                last_error="",
+                attempts=F("attempts") + 1,
+                next_attempt_at=None,
+            )
+        refund.refresh_from_db()
+    _tell_booking(refund)
     return refund
+
+
+def _tell_booking(refund: Refund) -> None:
+    """A cancellation's refund reports back to the booking core: processed (the booking becomes
+    refunded or partly refunded), or the last failure for ops. Idempotent."""
+    if refund.cancellation_id is None:
+        return
+    if refund.status == Refund.Status.PROCESSED:
+        booking_services.record_cancellation_refunded(cancellation_id=refund.cancellation_id)
+    elif refund.status == Refund.Status.FAILED:
+        booking_services.record_cancellation_refund_failed(
+            cancellation_id=refund.cancellation_id, error="Razorpay reports the refund failed"
+        )
+    elif refund.refund_id is None and refund.last_error:
+        booking_services.record_cancellation_refund_failed(
+            cancellation_id=refund.cancellation_id, error=refund.last_error
+        )
 
 
 def _refund_in_full(*, payment: Payment, payment_id: str, reason: str) -> Refund:
@@ -483,7 +534,9 @@ def refund_payment(*, payment_id: int, reason: str, acting_user: AbstractBaseUse
     if payment.status not in MONEY_TAKEN_STATUSES or not payment.payment_id:
         raise PaymentError("Only a captured payment can be refunded.")
     if Booking.objects.filter(intent_id=payment.intent_id).exists():
-        raise PaymentError("This payment has a booking; cancel the booking before refunding it.")
+        raise PaymentError(
+            'This payment has a booking: cancel the booking (Bookings, "Cancel bookings…"), which refunds it.'
+        )
     refund = _refund_in_full(payment=payment, payment_id=payment.payment_id, reason=reason)
     audit.record(
         acting_user=acting_user,
@@ -495,11 +548,17 @@ def refund_payment(*, payment_id: int, reason: str, acting_user: AbstractBaseUse
 
 
 def update_refund(*, refund_id: str, status: str) -> bool:
-    return bool(
+    """A refund webhook: note Razorpay's status (processed is final), and tell the booking core when
+    a cancellation's refund is processed."""
+    updated = bool(
         Refund.objects.filter(refund_id=refund_id)
         .exclude(status=Refund.Status.PROCESSED)
         .update(status=status if status in Refund.Status.values else Refund.Status.PENDING)
     )
+    refund = Refund.objects.filter(refund_id=refund_id).first()
+    if refund is not None:
+        _tell_booking(refund)
+    return updated
 
 
 # --- Webhooks -------------------------------------------------------------------------------
@@ -635,7 +694,9 @@ def reconcile_payment(*, payment_id: int) -> str:
     Payment.objects.filter(pk=payment.pk).update(last_checked_at=timezone.now())
     # A refund we asked for but Razorpay never accepted: ask again (same idempotency key).
     for refund in payment.refunds.filter(refund_id__isnull=True):
-        if refund.razorpay_payment_id == payment.payment_id:
+        if refund.cancellation_id is not None:
+            _send_refund(refund)  # a cancellation's own amount and key; the booking stays
+        elif refund.razorpay_payment_id == payment.payment_id:
             _refund_in_full(payment=payment, payment_id=refund.razorpay_payment_id, reason=refund.reason)
         else:  # a duplicate or mismatched payment: its refund never ends the order
             _request_refund(
@@ -685,7 +746,10 @@ def payments_to_reconcile(*, now: datetime | None = None, limit: int = 200) -> l
     now = now or timezone.now()
     old_enough = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
     recent_check = now - timedelta(seconds=settings.RECONCILE_EVERY_SECONDS)
-    unaccepted_refund = Exists(Refund.objects.filter(payment=OuterRef("pk"), refund_id__isnull=True))
+    # Cancellations' refunds are retried on their own schedule (refunds_to_retry, the call-off job).
+    unaccepted_refund = Exists(
+        Refund.objects.filter(payment=OuterRef("pk"), refund_id__isnull=True, cancellation__isnull=True)
+    )
     age_at_check = F("last_checked_at") - F("created_at")
     next_check = ExpressionWrapper(F("last_checked_at") + age_at_check / 10, output_field=DateTimeField())
     next_settled_check = ExpressionWrapper(F("last_checked_at") + age_at_check, output_field=DateTimeField())
@@ -761,4 +825,160 @@ def record_email_sent(*, intent_id: UUID, kind: str) -> None:
     """A send that failed before went out: ops see it resolved (a no-op when it never failed)."""
     EmailFailure.objects.filter(intent_id=intent_id, kind=kind, sent_at__isnull=True).update(
         sent_at=timezone.now(), gave_up_at=None
+    )
+
+
+# --- Cancellations and calling an event off ----------------------------------------------------
+
+
+def open_cancellation_refund(*, cancellation_id: int) -> Refund | None:
+    """The refund of a booking cancellation, opened once: its idempotency key is `cancellation-<id>` (Razorpay wants 10 characters at least) and
+    the row is one-to-one with the cancellation, so a repeat (the outbox delivers at least once, a
+    retry, a second job pass) finds it. Database only: the outbox's receiver calls it at once, and
+    the request to Razorpay is made outside it (`refund_cancellation`, the call-off job). None when
+    nothing is due."""
+    cancellation = Cancellation.objects.select_related("booking").get(pk=cancellation_id)
+    if cancellation.amount_paise == 0:
+        return None
+    payment = Payment.objects.filter(intent_id=cancellation.booking.intent_id, status__in=MONEY_TAKEN_STATUSES).first()
+    if payment is None or not payment.payment_id:
+        # No money of ours to return (a booking made by hand): the audit flags the booking and this
+        # cancellation ("without their refund"); retrying would change nothing.
+        logger.error("cancellation %s: booking %s has no captured payment", cancellation_id, cancellation.booking)
+        booking_services.record_cancellation_refund_failed(
+            cancellation_id=cancellation_id, error="The booking has no captured payment to refund."
+        )
+        return None
+    refund, created = Refund.objects.get_or_create(
+        idempotency_key=f"cancellation-{cancellation.pk}",
+        defaults={
+            "payment": payment,
+            "cancellation": cancellation,
+            "razorpay_payment_id": payment.payment_id,
+            "amount_paise": cancellation.amount_paise,
+            "reason": f"booking {cancellation.booking.reference} cancelled: {cancellation.reason}"[:200],
+        },
+    )
+    if created:
+        metrics.REFUNDS.inc()
+    return refund
+
+
+def refund_cancellation(*, cancellation_id: int) -> Refund | None:
+    """Open a cancellation's refund (if the receiver has not) and ask Razorpay for it, once."""
+    refund = open_cancellation_refund(cancellation_id=cancellation_id)
+    return None if refund is None else _send_refund(refund)
+
+
+def refunds_to_retry(*, now: datetime | None = None, limit: int = 200) -> list[int]:
+    """Cancellations whose refund Razorpay has not accepted and is due again (backoff), or that was
+    opened a minute ago and never asked for (its task lost): the beat asks again, up to
+    REFUND_MAX_ATTEMPTS (then it stays failed, with its reason, for ops). Not those of a called-off
+    event: its job paces them."""
+    now = now or timezone.now()
+    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=now - timedelta(seconds=60))
+    return list(
+        Refund.objects.filter(
+            cancellation__isnull=False,
+            cancellation__call_off=False,
+            refund_id__isnull=True,
+            attempts__lt=settings.REFUND_MAX_ATTEMPTS,
+        )
+        .filter(due)
+        .order_by("next_attempt_at", "pk")
+        .values_list("cancellation_id", flat=True)[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class CallOffPass:
+    """What one pass of the call-off job did, and what is left."""
+
+    cancelled: int  # bookings cancelled by this pass
+    asked: int  # refund requests made to Razorpay
+    left: int  # bookings still to cancel plus refunds Razorpay has not accepted
+    next_due_in: float  # seconds until the next refund is due again (0: at once)
+
+
+def _call_off_refunds(event_id: int):
+    """The event's refunds Razorpay has not accepted and that are still asked for (not given up)."""
+    return Refund.objects.filter(
+        cancellation__booking__event_id=event_id,
+        refund_id__isnull=True,
+        attempts__lt=settings.REFUND_MAX_ATTEMPTS,
+    )
+
+
+def run_call_off(*, event_id: int, time_budget: float) -> CallOffPass:
+    """One pass of the job that refunds a called-off event. Resumable: all it knows is in rows, so a
+    pass that dies, or the next one, carries on where the last stopped, and no refund is ever asked
+    for twice under two keys (one Refund row per cancellation, its key sent with every request).
+
+    1. Cancel every booking with seats still valid (seats blocked); each cancellation announces
+       itself, so its refund row is opened and its buyer emailed.
+    2. Open the refund of any cancellation of the event that has none yet.
+    3. Ask Razorpay for the refunds due, at most REFUND_CALLS_PER_SECOND (the gateway's rate limit),
+       until `time_budget` seconds are spent. A failed call is due again after an exponential
+       backoff; while the circuit breaker is open the pass stops and the job comes back later."""
+    started = time.monotonic()
+    event = Event.objects.only("name", "status").get(pk=event_id)
+    if event.status != Event.Status.CANCELLED:
+        raise PaymentError("Only a called-off event's bookings are refunded by the call-off job.")
+    cancelled = asked = 0
+    to_cancel = (
+        Booking.objects.filter(event_id=event_id, booked_seats__active=True).distinct().order_by("pk").values("pk")
+    )
+    for booking_id in list(to_cancel.values_list("pk", flat=True)):
+        if time.monotonic() - started >= time_budget:
+            break
+        try:
+            booking_services.cancel_booking(
+                booking_id=booking_id, reason=f"{event.name} was called off", release_seats=False, call_off=True
+            )
+        except AlreadyCancelled:
+            continue
+        cancelled += 1
+    unopened = Cancellation.objects.filter(booking__event_id=event_id, refund__isnull=True, amount_paise__gt=0)
+    for cancellation_id in list(unopened.values_list("pk", flat=True)):
+        open_cancellation_refund(cancellation_id=cancellation_id)
+
+    pace = 1.0 / settings.REFUND_CALLS_PER_SECOND
+    next_slot = time.monotonic()
+    while time.monotonic() - started < time_budget and not circuit.is_open():
+        due = list(
+            _call_off_refunds(event_id)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+            .order_by(F("next_attempt_at").asc(nulls_first=True), "pk")[:100]
+        )
+        if not due:
+            break
+        for refund in due:
+            if time.monotonic() - started >= time_budget or circuit.is_open():
+                break
+            time.sleep(max(0.0, next_slot - time.monotonic()))
+            next_slot = max(next_slot, time.monotonic()) + pace
+            _send_refund(refund)
+            asked += 1
+    left_refunds = _call_off_refunds(event_id)
+    next_at = left_refunds.aggregate(at=Min("next_attempt_at"))["at"]
+    next_due_in = max(0.0, (next_at - timezone.now()).total_seconds()) if next_at else 0.0
+    left = left_refunds.count() + to_cancel.count()
+    logger.info("call-off of event %s: %d cancelled, %d refunds asked, %d left", event_id, cancelled, asked, left)
+    return CallOffPass(cancelled=cancelled, asked=asked, left=left, next_due_in=next_due_in)
+
+
+def call_offs_with_work() -> list[int]:
+    """Called-off events whose job has work left (a booking to cancel, a refund not accepted): the
+    beat restarts a job lost with its worker."""
+    refunds_left = Refund.objects.filter(
+        cancellation__booking__event_id=OuterRef("pk"),
+        cancellation__call_off=True,
+        refund_id__isnull=True,
+        attempts__lt=settings.REFUND_MAX_ATTEMPTS,
+    )
+    bookings_left = Booking.objects.filter(event_id=OuterRef("pk"), booked_seats__active=True)
+    return list(
+        Event.objects.filter(status=Event.Status.CANCELLED)
+        .filter(Exists(refunds_left) | Exists(bookings_left))
+        .values_list("pk", flat=True)[:50]
     )

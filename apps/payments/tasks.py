@@ -1,5 +1,6 @@
 """Celery tasks of payments: thin, idempotent, on their own queues (settings.CELERY_TASK_ROUTES)."""
 
+import contextlib
 import logging
 from uuid import UUID
 
@@ -8,10 +9,12 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django_redis import get_redis_connection
+from redis.exceptions import LockError
 
 from apps.booking import links
 from apps.booking import selectors as booking_selectors
-from apps.booking.models import Booking, BookingIntent
+from apps.booking.models import Booking, BookingIntent, Cancellation
 from apps.payments import selectors, services
 from apps.payments.errors import GatewayUnavailable
 from apps.payments.models import EmailFailure
@@ -47,13 +50,68 @@ def create_order(self, intent_id: str) -> str:
 
 @shared_task(ignore_result=True)
 def reconcile_payments() -> int:
-    """Beat: fan out one task per stuck order, so one slow order never blocks the others."""
+    """Beat: fan out one task per stuck order, so one slow order never blocks the others; the same
+    for cancellations' refunds Razorpay has not accepted, and call-off jobs lost with a worker."""
     ids = services.payments_to_reconcile()
     for payment_id in ids:
         reconcile_payment.delay(payment_id)
     for webhook_id in selectors.stale_webhook_ids():
         process_webhook_event.delay(webhook_id)
+    for cancellation_id in services.refunds_to_retry():
+        refund_cancellation.delay(cancellation_id)
+    for event_id in services.call_offs_with_work():
+        start_call_off_job(event_id)  # only if lost with its worker (no pass running or queued)
     return len(ids)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def refund_cancellation(cancellation_id: int) -> str:
+    """Ask Razorpay for one cancellation's refund (idempotent: one row, one key). A failure is
+    recorded with its next attempt; the beat (`refunds_to_retry`) asks again then."""
+    refund = services.refund_cancellation(cancellation_id=cancellation_id)
+    return "nothing due" if refund is None else refund.status
+
+
+def _call_off_keys(event_id: int) -> tuple[str, str]:
+    """(the lock of a running pass, the mark of a next pass queued): one hash tag per event."""
+    return f"calloff:{{{event_id}}}:job", f"calloff:{{{event_id}}}:queued"
+
+
+def start_call_off_job(event_id: int) -> bool:
+    """Queue the job's first pass (the call-off's announcement), or revive a job lost with its
+    worker (the beat), unless a pass is running or queued. Returns whether it queued one."""
+    redis = get_redis_connection("default")
+    lock_key, queued_key = _call_off_keys(event_id)
+    if redis.exists(lock_key) or not redis.set(queued_key, "1", nx=True, ex=int(settings.CALL_OFF_PASS_SECONDS) + 60):
+        return False
+    call_off_refunds.delay(event_id)
+    return True
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def call_off_refunds(event_id: int) -> int:
+    """The call-off job: one pass (services.run_call_off) of at most CALL_OFF_PASS_SECONDS, then it
+    queues its next pass while work is left, for when the next refund is due. One pass at a time
+    (a lock that lapses with a dead worker) and one next pass queued (a mark set before the lock is
+    let go, so the beat, which revives a job only when neither exists, never starts a second chain).
+    Running it again, or twice, resumes: the rows say what is done. Returns what is left (-1: a
+    pass was running already)."""
+    redis = get_redis_connection("default")
+    lock_key, queued_key = _call_off_keys(event_id)
+    lock = redis.lock(lock_key, timeout=settings.CALL_OFF_PASS_SECONDS + 60, blocking=False)
+    if not lock.acquire(blocking=False):
+        return -1
+    try:
+        redis.delete(queued_key)  # this pass is the queued one (or replaces it)
+        run = services.run_call_off(event_id=event_id, time_budget=settings.CALL_OFF_PASS_SECONDS)
+        if run.left:
+            countdown = max(1.0, run.next_due_in)
+            if redis.set(queued_key, "1", nx=True, ex=int(countdown) + 60):
+                call_off_refunds.apply_async((event_id,), countdown=countdown)
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+    return run.left
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, retry_backoff=5, ignore_result=True)
@@ -96,7 +154,7 @@ def _mail_ticket(booking: Booking) -> None:
     context = {
         "booking": booking,
         "event": booking.event,
-        "seats": [b.seat for b in booking.booked_seats.all()],
+        "seats": [b.seat for b in booking_selectors.active_booked_seats(booking)],
         "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
         "gate_codes": links.gate_codes(booking),
     }
@@ -173,4 +231,33 @@ def send_ticket_email(self, reference: str, email: str) -> bool:
     except Exception as error:
         _retry_or_give_up(self, error=error, what=f"ticket email again for booking {reference}")
         return False
+    return True
+
+
+@shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
+def send_cancellation_notice(self, cancellation_id: int) -> bool:
+    """The buyer's email for one cancellation: which seats, the refund, whether any seat is still
+    valid. Queued by the cancellation's announcement (outbox), so it is sent even if the broker was
+    down at the cancellation; retried with backoff, then recorded for ops."""
+    cancellation = Cancellation.objects.select_related("booking__event").get(pk=cancellation_id)
+    booking = cancellation.booking
+    try:
+        context = {
+            "booking": booking,
+            "event": booking.event,
+            "cancellation": cancellation,
+            "seats": [b.seat for b in cancellation.seats.select_related("seat").order_by("seat_id")],
+            "seats_left": booking.booked_seats.filter(active=True).count(),
+            "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
+        }
+        send_mail(
+            subject=f"Cancelled: your booking {booking.reference} for {booking.event.name}",
+            message=render_to_string("emails/booking_cancelled.txt", context),
+            from_email=None,
+            recipient_list=[booking.buyer_email],
+        )
+    except Exception as error:
+        _retry_email(self, intent_id=booking.intent_id, kind=EmailFailure.Kind.CANCELLATION, error=error)
+        return False
+    services.record_email_sent(intent_id=booking.intent_id, kind=EmailFailure.Kind.CANCELLATION)
     return True

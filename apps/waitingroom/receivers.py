@@ -9,7 +9,7 @@ from django.dispatch import receiver
 from redis.exceptions import RedisError
 
 from apps.booking.models import Event
-from apps.booking.signals import intent_ended, intent_held
+from apps.booking.signals import event_called_off, intent_ended, intent_held
 from apps.waitingroom import services
 
 logger = logging.getLogger(__name__)
@@ -58,3 +58,12 @@ def remember_staff(sender, request, user, **kwargs):
     """The gate reads this flag from the (signed-cookie) session instead of loading the user."""
     if request is not None and hasattr(request, "session"):
         request.session["wr_staff"] = bool(user.is_staff)
+
+
+@receiver(event_called_off, dispatch_uid="waitingroom_event_called_off")
+def close_room_of_called_off_event(sender, event_id: int, **kwargs):
+    """The event was called off: its room closes (the line and the gate say so at once). Delivered
+    through the outbox: a Redis error is retried by the relay."""
+    event = Event.objects.filter(pk=event_id).first()
+    if event is not None:
+        services.update_config(event=event, closed=True)

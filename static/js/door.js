@@ -24,7 +24,7 @@
   var SYNC_TIMEOUT_MS = 30000; // a whole batch: a sync cut short is sent again, and finds its own check-ins
   var eventId = door.dataset.event, zone = door.dataset.zone, zoneName = door.dataset.zoneName;
   var STORE = "surge.door." + eventId + ".";
-  var manifest = load("manifest", null); // {key, seats: {booked seat id: [label, buyer, clock, gate]}}
+  var manifest = load("manifest", null); // {key, seats: {booked seat id: [label, buyer, clock, gate, cancelled]}}
   var queue = load("queue", []); // [{code, gate, scanned_at (ms)}]: offline check-ins not yet synced
   var seen = load("seen", {}); // booked seat id -> {clock, gate, here}: known in, by this phone or the server
   var report = ""; // what the last sync found
@@ -119,7 +119,8 @@
     return signatureOk(code).then(function (ok) {
       if (ok === null) { show(false, "Cannot check offline", "Open this page once while online so the phone can check codes itself.", true); return; }
       if (!ok) { show(false, "Not a ticket", "The code is not one of ours: damaged, typed wrong or forged.", true); return; }
-      var known = manifest.seats[code.seat] || [code.label, "", "", ""];
+      var known = manifest.seats[code.seat] || [code.label, "", "", "", false];
+      if (known[4]) { show(false, "Cancelled", "Seat " + known[0] + ": this ticket was cancelled. Send them to the box office.", true); return; }
       var before = seen[code.seat] || (known[2] ? { clock: known[2], gate: known[3], here: false } : null);
       if (before) {
         if (before.here && before.gate === gate()) show(false, "Already scanned at this gate at " + before.clock, "Seat " + known[0] + (known[1] ? " · " + known[1] : ""), true);

@@ -190,6 +190,8 @@ def test_the_manifest_is_for_door_staff_one_query_and_carries_no_contact_details
     paid_booking(make_event(), ["A-1"], 3)  # another event's seat stays out
     mine = codes(booking)
     first_in = services.check_in(event=event, code=mine["A-2"], gate="Gate 4")
+    cancelled = paid_booking(event, ["C-1"], 4)
+    services.cancel_booking(booking_id=cancelled.pk, reason="asked by the buyer")  # an offline phone says red
     url = reverse("booking:door_manifest", args=[event.slug])
     assert Client().get(url).status_code == 403
 
@@ -204,9 +206,10 @@ def test_the_manifest_is_for_door_staff_one_query_and_carries_no_contact_details
     assert data["event"] == event.id
     assert data["key"] == base64.b64encode(tickets.door_key(event.id)).decode()
     seats = {v[0]: v for v in data["seats"].values()}
-    assert set(seats) == {"A-1", "A-2", "B-1"}
-    assert seats["A-1"] == ["A-1", "Buyer 1.", "", ""]
-    assert seats["A-2"] == ["A-2", "Buyer 1.", event_clock(first_in.checked_in_at, event), "Gate 4"]
+    assert set(seats) == {"A-1", "A-2", "B-1", "C-1"}
+    assert seats["A-1"] == ["A-1", "Buyer 1.", "", "", False]
+    assert seats["A-2"] == ["A-2", "Buyer 1.", event_clock(first_in.checked_in_at, event), "Gate 4", False]
+    assert seats["C-1"] == ["C-1", "Buyer 4.", "", "", True]
     assert "example.com" not in response.content.decode() and "+91" not in response.content.decode()
 
 

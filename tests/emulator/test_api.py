@@ -6,7 +6,7 @@ import pytest
 import razorpay
 import requests
 from django.conf import settings
-from razorpay.errors import BadRequestError, SignatureVerificationError
+from razorpay.errors import BadRequestError, ServerError, SignatureVerificationError
 
 from devstack.waits import wait_for
 
@@ -252,3 +252,32 @@ def test_control_api_allows_cross_origin_calls(emulator, order):
     preflight = requests.options(f"{emulator.url}/_emulator/orders/{order['id']}/pay", timeout=5)
     assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def test_fault_refund_drop_every_fails_every_nth_refund_call_before_refunding(client, emulator, order):
+    payment_id = emulator.pay(order["id"], outcome="success").json()["razorpay_payment_id"]
+    emulator.faults(refund_drop_every=2)
+    assert client.payment.refund(payment_id, {"amount": 100})["status"] == "processed"  # call 1
+    with pytest.raises(ServerError, match="refund_drop_every"):  # call 2: dropped, nothing refunded
+        client.payment.refund(payment_id, {"amount": 100}, headers={"X-Refund-Idempotency": "drop-key-0001"})
+    assert client.payment.fetch(payment_id)["amount_refunded"] == 100
+    # Call 3 with the same key goes through: the dropped call left no trace of it.
+    again = client.payment.refund(payment_id, {"amount": 100}, headers={"X-Refund-Idempotency": "drop-key-0001"})
+    assert again["amount"] == 100 and client.payment.fetch(payment_id)["amount_refunded"] == 200
+    bad = requests.post(f"{emulator.url}/_emulator/faults", json={"refund_drop_every": -1}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "refund_drop_every"
+
+
+def test_fault_refund_lose_every_refunds_then_loses_the_answer(client, emulator, order):
+    """The timeout case: the refund is made, the answer lost; asking again with the same key
+    returns the refund made, never a second one."""
+    payment_id = emulator.pay(order["id"], outcome="success").json()["razorpay_payment_id"]
+    emulator.faults(refund_lose_every=1)
+    headers = {"X-Refund-Idempotency": "lose-key-0001"}
+    with pytest.raises(ServerError, match="answer lost"):
+        client.payment.refund(payment_id, {"amount": 500}, headers=dict(headers))
+    assert client.payment.fetch(payment_id)["amount_refunded"] == 500
+    emulator.faults(refund_lose_every=0)
+    first = client.payment.refund(payment_id, {"amount": 500}, headers=dict(headers))
+    assert client.payment.fetch_multiple_refund(payment_id)["count"] == 1
+    assert first["amount"] == 500 and client.payment.fetch(payment_id)["amount_refunded"] == 500

@@ -155,7 +155,15 @@ def test_fault_late_delay_applies_to_late_payments(client, emulator, receiver, o
 def test_faults_show_validate_and_reset(emulator):
     url = f"{emulator.url}/_emulator/faults"
     defaults = requests.get(url, timeout=5).json()
-    assert defaults == {"duplicate": 1, "reverse": False, "delay": 0.0, "drop_first": 0, "late_delay": 1.0}
+    assert defaults == {
+        "duplicate": 1,
+        "reverse": False,
+        "delay": 0.0,
+        "drop_first": 0,
+        "late_delay": 1.0,
+        "refund_drop_every": 0,
+        "refund_lose_every": 0,
+    }
     assert emulator.faults(duplicate=2, reverse=True)["duplicate"] == 2
     assert requests.get(url, timeout=5).json()["reverse"] is True
     bad = requests.post(url, json={"duplicate": 0}, timeout=5)
