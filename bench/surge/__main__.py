@@ -61,9 +61,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--topology",
-        choices=("single", "cluster"),
+        choices=("single", "cluster", "both"),
         default="single",
-        help="cluster: Redis Cluster, PgBouncer, RabbitMQ, two web nodes per lane, two workers (docs/scale-out.md)",
+        help="cluster: Redis Cluster, PgBouncer, RabbitMQ, two web nodes per lane, two workers (docs/scale-out.md);"
+        " both: the same drop on one node, then on the cluster, compared",
     )
     parser.add_argument("--fault", choices=FAULTS, help="inject one fault mid-drop (bench/surge/faults.py)")
     parser.add_argument("--fault-at", type=float, default=20.0, help="seconds after the opening")
@@ -74,6 +75,46 @@ def main() -> int:
     args = parser.parse_args()
     if not args.start:
         parser.error("--start is required: the benchmark starts its own stack")
+    if args.topology == "both":
+        return compare_topologies(args)
+    return one_drop(args)
+
+
+# What the comparison of topologies prints: (label, surge.json key, format).
+COMPARED = (
+    ("trivial view through the front", "trivial_rps", "{:.0f}/s"),
+    ("whole buyer (seat map + hold)", "whole_buyer_rps", "{:.1f}/s"),
+    ("arrival: first status call (join)", "first_status_rps", "{:.0f}/s"),
+    ("place in line p99", "place_in_line_p99_ms", "{:.0f} ms"),
+    ("holds during the drop", "holds_per_second", "{:.2f}/s"),
+    ("confirmed bookings", "confirmed_bookings", "{}"),
+    ("time to sell out", "time_to_sell_out_seconds", "{} s"),
+    ("admitted out of order", "fairness_out_of_order_share", "{}"),
+    ("5xx for buyers inside", "errors_5xx_inside", "{}"),
+    ("audit clean", "audit_clean", "{}"),
+)
+
+
+def compare_topologies(args) -> int:
+    """The same drop on one node and on the cluster topology, one after the other in this run,
+    each on a fresh database and fresh Redis; the figures side by side (surge-topologies.json)."""
+    out, results, codes = Path(args.out), {}, []
+    for topology in ("single", "cluster"):
+        print(f"\n===== the drop on the {topology} topology =====")
+        run_args = argparse.Namespace(**{**vars(args), "topology": topology, "out": str(out / topology)})
+        codes.append(one_drop(run_args))
+        results[topology] = json.loads((out / topology / "surge.json").read_text())
+    print(f"\n{'':<36} {'single node':>14} {'cluster':>14}")
+    for label, key, fmt in COMPARED:
+        cells = [fmt.format(results[t].get(key)) if results[t].get(key) is not None else "-" for t in results]
+        print(f"{label:<36} {cells[0]:>14} {cells[1]:>14}")
+    comparison = {t: {key: results[t].get(key) for _, key, _ in COMPARED} for t in results}
+    (out / "surge-topologies.json").write_text(json.dumps(comparison, indent=2))
+    print(f"\nwrote {out / 'surge-topologies.json'}")
+    return max(codes)
+
+
+def one_drop(args) -> int:
     out = Path(args.out)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)

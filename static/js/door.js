@@ -18,9 +18,10 @@
   if (!answer.hidden) answer.focus();
   if (!window.fetch || !window.JSON) return; // the form posts as it is
 
-  // TIMEOUT_MS: the server's answer or the phone's own, within the second and a half; after a
-  // failed request the phone answers itself for OFFLINE_MS, so the next scans wait for nothing.
-  var VERSION = "T1", SIGNATURE_CHARS = 20, BATCH = 200, TIMEOUT_MS = 1500, OFFLINE_MS = 30000, RETRY_MS = 15000;
+  // TIMEOUT_MS: the server's answer or the phone's own, within a second (a slow server's scan is
+  // answered here and queued, the sync makes it count once); after a failed request the phone
+  // answers itself for OFFLINE_MS, so the next scans wait for nothing.
+  var VERSION = "T1", SIGNATURE_CHARS = 20, BATCH = 200, TIMEOUT_MS = 900, OFFLINE_MS = 30000, RETRY_MS = 15000;
   var SYNC_TIMEOUT_MS = 30000; // a whole batch: a sync cut short is sent again, and finds its own check-ins
   var eventId = door.dataset.event, zone = door.dataset.zone, zoneName = door.dataset.zoneName;
   var STORE = "surge.door." + eventId + ".";

@@ -21,7 +21,7 @@ from tests.processes import product_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-LATE_DELAY_SECONDS = 3
+LATE_DELAY_SECONDS = 8  # long enough that the page is seen waiting even on a loaded machine
 WAITING = "Waiting for your bank to confirm the payment"
 
 # Runs in the page before its own scripts (through the browser's debugging protocol, so the site's

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
 
@@ -132,6 +133,7 @@ def test_pgbouncer_restarted_mid_traffic_answers_503_then_recovers_and_sells_no_
     held = Seat.objects.filter(event=event, status=Seat.Status.HELD)
     assert held.count() == sum(code == 201 for code in codes)
     assert all(IntentSeat.objects.filter(seat=s, intent_id=s.intent_id).exists() for s in held)
+    call_command("audit_bookings")  # and the invariants hold: no seat twice, no hold past its end
 
 
 def test_control_transaction_mode_really_shares_server_sessions(bouncer):

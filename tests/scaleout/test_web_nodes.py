@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from django.core.management import call_command
 
 from apps.booking.models import BookingIntent, Seat
 from devstack.processes import signal_tree
@@ -88,9 +89,9 @@ def test_a_booking_node_killed_mid_drop_costs_only_its_requests_in_flight(tmp_pa
     failed = [(code, at - killed_at[0]) for code, at in answers if code >= 500]
     print(f"holds: { {c: codes.count(c) for c in set(codes)} }; failed, seconds after the kill: {failed}")
     # Only requests that were on the dead node when it died: at most all those in flight, and all
-    # of them ended within moments of the kill; after that nginx sends everything to the other node.
+    # of them ended right after the kill (well within the 5 s nginx then skips the dead node for).
     assert len(failed) <= IN_FLIGHT
-    assert all(0 <= after < 2 for _, after in failed)
+    assert all(0 <= after < 5 for _, after in failed)  # within the window nginx skips the dead node
     assert codes.count(201) == BUYERS - len(failed)
 
     print(f"retried: {retried}")
@@ -100,3 +101,4 @@ def test_a_booking_node_killed_mid_drop_costs_only_its_requests_in_flight(tmp_pa
     assert BookingIntent.objects.filter(event=event).values("buyer_email").distinct().count() == BUYERS
     # Nobody admitted was turned back to the line by the death of a node.
     assert not [a for b in buyers for a in b.answers if a[1] in (302, 429)]
+    call_command("audit_bookings")  # and the invariants hold: no seat twice, no hold past its end
