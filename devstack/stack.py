@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.emulator import Emulator
+from devstack.pgbouncer import PgBouncer
 from devstack.ports import free_port
 from devstack.processes import GUNICORN, PY, Service, process
+from devstack.redis_cluster import RedisClusterProcesses
 from devstack.waits import answers, wait_for, wait_http
 
 ALL_QUEUES = "default,confirmations,emails,reconciliation"
@@ -156,6 +158,9 @@ class Stack:
     front: Front
     worker: Service  # the Celery worker, which a fault may kill and start again
     emulator_server: Emulator  # the emulator's process, which a fault may pause
+    # The scale-out topology's shared parts (devstack.topology), which a fault may kill or restart.
+    redis_cluster: RedisClusterProcesses | None = None
+    pgbouncer: PgBouncer | None = None
 
 
 @contextmanager

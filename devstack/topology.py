@@ -7,7 +7,7 @@ drop benchmark's --topology cluster and the CI drop on it:
 
     python -m devstack.topology          # make cluster: starts it all, prints the URLs, Ctrl-C stops
 
-On separate machines the same settings (`cluster_settings`) point every node at the shared parts.
+On separate machines the same settings (`shared_parts(…).settings`) point every node at the shared parts.
 """
 
 import os
@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from devstack import rabbitmq
@@ -28,19 +29,27 @@ NODES_PER_LANE = 2
 CELERY_WORKERS = 2
 
 
-def cluster_settings(resources: ExitStack, data: Path, database: str) -> dict[str, str]:
-    """Start the shared parts (the Redis Cluster, PgBouncer, a RabbitMQ vhost) and return the
-    settings that point the product's processes at them. The database must exist already."""
+@dataclass
+class SharedParts:
+    settings: dict[str, str]  # what points the product's processes at the parts below
+    redis_cluster: RedisClusterProcesses
+    pgbouncer: PgBouncer
+
+
+def shared_parts(resources: ExitStack, data: Path, database: str) -> SharedParts:
+    """Start the shared parts (the Redis Cluster, PgBouncer, a RabbitMQ vhost); they stop with
+    `resources`. The database must exist already."""
     cluster = resources.enter_context(RedisClusterProcesses(data / "redis-cluster"))
     bouncer = resources.enter_context(PgBouncer(data / "pgbouncer", pool_size=16))
     broker = resources.enter_context(rabbitmq.vhost("surge"))
-    return {
+    settings = {
         "REDIS_CLUSTER_NODES": cluster.startup_nodes,
         "DATABASE_URL": bouncer.url(database),
         "DB_BEHIND_PGBOUNCER": "true",
         "CELERY_BROKER_URL": broker,
         "CELERY_BEAT_SCHEDULER": "redbeat.RedBeatScheduler",
     }
+    return SharedParts(settings, cluster, bouncer)
 
 
 def main() -> int:
@@ -57,7 +66,7 @@ def main() -> int:
     database = env["DATABASE_URL"].rsplit("/", 1)[-1]
     with ExitStack() as resources, tempfile.TemporaryDirectory(prefix="surge-cluster-") as data:
         logs = Path(data)
-        env = {**env, **cluster_settings(resources, logs, database)}
+        env = {**env, **shared_parts(resources, logs, database).settings}
         running = resources.enter_context(
             full_stack(
                 env,

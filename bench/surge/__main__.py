@@ -15,7 +15,7 @@ from bench.common import run_load, trivial_baseline
 from bench.surge.audit import run_audit, settle
 from bench.surge.buyers import Run
 from bench.surge.drop import drop
-from bench.surge.faults import FAULTS, inject
+from bench.surge.faults import CLUSTER_FAULTS, FAULTS, inject
 from bench.surge.phases import arrival_path_phase, capacity_phase
 from bench.surge.report import arrival_figures, draw, print_arrival, report
 from bench.surge.stack import stack
@@ -75,6 +75,8 @@ def main() -> int:
     args = parser.parse_args()
     if not args.start:
         parser.error("--start is required: the benchmark starts its own stack")
+    if args.fault in CLUSTER_FAULTS and args.topology != "cluster":
+        parser.error(f"--fault {args.fault} needs --topology cluster")
     if args.topology == "both":
         return compare_topologies(args)
     return one_drop(args)
@@ -185,7 +187,7 @@ def one_drop(args) -> int:
         if args.fault:
 
             def fault(started: float):
-                return inject(args.fault, args.fault_at, started, running, redis_server)
+                return inject(args.fault, args.fault_at, started, running, redis_server, event_id)
 
         buyers, samples, flow_seconds, injected = run_load(drop(run, env, event_id, fault))
         settled = settle(env, args.settle_seconds)

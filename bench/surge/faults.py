@@ -8,6 +8,12 @@
                    the line, the leases and the broker's queue come back, less at most ~1 s.
     emulator-hang  SIGSTOP the emulator (Razorpay's stand-in) and its workers for 15 s, then
                    SIGCONT: calls to it hang, they do not fail.
+On the scale-out topology (--topology cluster):
+    redis-master-kill  SIGKILL the Redis Cluster master that holds the drop's line; its replica
+                   takes over after the node timeout, and the line pauses meanwhile.
+    web-node-kill  SIGKILL one of the booking lane's two web nodes (master and workers), for good:
+                   nginx sends everything to the other one.
+    pgbouncer-restart  stop PgBouncer at once (connections cut) and start it again.
 
 Each step is timed from the drop's opening. Blocking steps run in a thread, so the sampler
 keeps sampling through the fault."""
@@ -20,13 +26,16 @@ from devstack.processes import signal_tree
 from devstack.redis_server import RedisServer
 from devstack.stack import Stack
 
-FAULTS = ("worker-kill", "redis-restart", "emulator-hang")
+FAULTS = ("worker-kill", "redis-restart", "emulator-hang", "redis-master-kill", "web-node-kill", "pgbouncer-restart")
+CLUSTER_FAULTS = ("redis-master-kill", "web-node-kill", "pgbouncer-restart")
 WORKER_DOWN_SECONDS = 5.0
 REDIS_DOWN_SECONDS = 5.0
 EMULATOR_HANG_SECONDS = 15.0
 
 
-async def inject(kind: str, at: float, started: float, running: Stack, redis_server: RedisServer | None) -> dict:
+async def inject(
+    kind: str, at: float, started: float, running: Stack, redis_server: RedisServer | None, event_id: int | None = None
+) -> dict:
     """Wait until `at` seconds after the opening (`started`, a perf_counter instant), inject the
     fault, undo it; the record: what, when, and each step's time."""
     steps: list[dict] = []
@@ -57,6 +66,19 @@ async def inject(kind: str, at: float, started: float, running: Stack, redis_ser
         finally:
             signal_tree(running.emulator_server.proc, signal.SIGCONT)
         step("SIGCONT the emulator")
+    elif kind == "redis-master-kill":
+        line = f"wr:{{{event_id}}}:line"  # the drop's line: its shard (RoomKeys, spelled here)
+        master = await asyncio.to_thread(running.redis_cluster.kill_master_of, line)
+        step(f"SIGKILL the Redis Cluster master of the line's slot (:{master.port})")
+        await asyncio.to_thread(running.redis_cluster.wait_healthy)
+        step("its replica serves the slot: the cluster is ok again")
+    elif kind == "web-node-kill":
+        node = running.front.nodes["booking"][0]
+        pids = signal_tree(node, signal.SIGKILL)
+        step(f"SIGKILL a booking web node, pids {pids}; the other one serves the lane")
+    elif kind == "pgbouncer-restart":
+        await asyncio.to_thread(running.pgbouncer.restart)
+        step("PgBouncer stopped at once and started again")
     else:
         raise ValueError(f"unknown fault {kind!r}")
     return {"kind": kind, "at_s": at, "steps": steps}

@@ -10,7 +10,7 @@ from devstack.env import bench_env
 from devstack.processes import ensure_database
 from devstack.redis_server import RedisServer
 from devstack.stack import Stack, full_stack
-from devstack.topology import CELERY_WORKERS, NODES_PER_LANE, cluster_settings
+from devstack.topology import CELERY_WORKERS, NODES_PER_LANE, shared_parts
 
 # The confirmation email's deadline in the drop's stack (production: 120 s): short, so that the
 # run can wait for the sweep to re-send what a fault lost, and the audit holds it to that.
@@ -74,8 +74,9 @@ def _stack(args, logs: Path, redis_url: str, resources: ExitStack) -> Iterator[t
     redis.Redis.from_url(redis_url).flushdb()
     redis.Redis.from_url(args.emulator_redis_url).flushdb()
     cluster = args.topology == "cluster"
-    if cluster:
-        env = {**env, **cluster_settings(resources, logs, args.database)}
+    parts = shared_parts(resources, logs, args.database) if cluster else None
+    if parts is not None:
+        env = {**env, **parts.settings}
     with full_stack(
         env,
         logs,
@@ -88,4 +89,6 @@ def _stack(args, logs: Path, redis_url: str, resources: ExitStack) -> Iterator[t
         nodes=NODES_PER_LANE if cluster else 1,
         celery_workers=CELERY_WORKERS if cluster else 1,
     ) as running:
+        if parts is not None:  # what a cluster fault kills or restarts
+            running.redis_cluster, running.pgbouncer = parts.redis_cluster, parts.pgbouncer
         yield env, running
