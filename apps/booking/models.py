@@ -144,7 +144,7 @@ class SeatQuerySet(models.QuerySet):
     free at once, whether or not the sweeper has put it back. The `*_q` forms are the same
     predicates as Q objects, for aggregates' filters and for combining with other conditions.
     `Seat.status_at` is their Python twin for rows already read; booking_hold_seats() (migration
-    0004, PostgreSQL) spells `free` in SQL too and must change with it, by a new migration."""
+    0008, PostgreSQL) spells `free` in SQL too and must change with it, by a new migration."""
 
     @staticmethod
     def lapsed_q(now: datetime) -> Q:
@@ -181,11 +181,13 @@ class SeatQuerySet(models.QuerySet):
 
 class Seat(models.Model):
     """A seat of an event. Which seats are free at an instant: `SeatQuerySet` (and, for a row
-    already read, `status_at`); booking_hold_seats() in migration 0004 mirrors it in SQL."""
+    already read, `status_at`); booking_hold_seats() (migration 0008) mirrors it in SQL."""
 
     Status = SeatStatus
 
-    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats")
+    # No index of its own: the unique (event, label) index leads with it. Every hold rewrites a seat's
+    # index entries (its status is indexed), so each index is paid for on every hold.
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats", db_index=False)
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="seats")
     row_label = models.CharField(max_length=8)
     number = models.PositiveSmallIntegerField()
@@ -280,9 +282,11 @@ class BookingIntent(models.Model):
     Status = IntentStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="intents")
+    # Neither has an index of its own: intent_buyer_idx leads with both, and every hold inserts an
+    # intent, so each index is paid for on every hold.
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="intents", db_index=False)
     buyer_name = models.CharField(max_length=120)
-    buyer_email = models.EmailField(db_index=True)
+    buyer_email = models.EmailField()
     buyer_phone = models.CharField(max_length=20)
     seats = models.ManyToManyField(Seat, through="IntentSeat", related_name="intents")
     amount_paise = models.PositiveIntegerField()
@@ -343,7 +347,8 @@ class BookingIntent(models.Model):
 class IntentSeat(models.Model):
     """Which seats an intent asked for: kept after the hold ends, for audit and late payments."""
 
-    intent = models.ForeignKey(BookingIntent, on_delete=models.CASCADE, related_name="intent_seats")
+    # No index of its own for the intent: intentseat_unique leads with it.
+    intent = models.ForeignKey(BookingIntent, on_delete=models.CASCADE, related_name="intent_seats", db_index=False)
     seat = models.ForeignKey(Seat, on_delete=models.PROTECT, related_name="intent_seats")
 
     class Meta:
@@ -384,7 +389,11 @@ class Booking(models.Model):
         constraints = [
             models.CheckConstraint(name="booking_status_valid", condition=Q(status__in=BookingStatus.values))
         ]
-        indexes = [models.Index(fields=["event", "status"], name="booking_event_status_idx")]
+        indexes = [
+            models.Index(fields=["event", "status"], name="booking_event_status_idx"),
+            # Every hold counts the buyer's tickets for the event (booking_hold_seats): one range.
+            models.Index(fields=["event", "buyer_email"], name="booking_event_buyer_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.reference

@@ -2,12 +2,12 @@
 run a race harness against the copy and it must catch the bug the guard prevents.
 
 A copy is made from the function the test database has (pg_get_functiondef), so it follows every
-change to migration 0004's text; each edit must match the exact number of times it expects, so a
+change to the function's text (migration 0008's now); each edit must match the exact number of times it expects, so a
 reworded function fails here loudly instead of leaving a control that no longer removes anything."""
 
 from django.db import connection
 
-ORIGINAL = "booking_hold_seats"  # migration 0004; services.HOLD_FUNCTION unless a test swapped it
+ORIGINAL = "booking_hold_seats"  # migration 0008; services.HOLD_FUNCTION unless a test swapped it
 
 # The seats' guard, written the same in step 5 (the locking read) and step 6 (the UPDATE): a seat is
 # taken only at the version it was read at, and only while free.
@@ -24,6 +24,16 @@ def pause_before(step: int, seconds: float) -> tuple[str, str, int]:
     """Sleep inside the hold just before the step numbered `step` in the function's comments."""
     marker = f"    -- {step}. "
     return (marker, f"    PERFORM pg_sleep({seconds});\n{marker}", 1)
+
+
+def install_source(name: str, source: str) -> str:
+    """Create booking_hold_seats_<name> from a whole source of the function (an earlier migration's)."""
+    function = f"{ORIGINAL}_{name}"
+    header = f"FUNCTION {ORIGINAL}("
+    assert source.count(header) == 1, source[:200]
+    with connection.cursor() as cursor:
+        cursor.execute(source.replace(header, f"FUNCTION {function}("))
+    return function
 
 
 def install(name: str, edits: list[tuple[str, str, int]]) -> str:

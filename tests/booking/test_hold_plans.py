@@ -1,0 +1,122 @@
+"""The hold's cost must not grow with the sale: its reads stay a few index ranges however many holds
+the event already has, even when the planner's statistics predate the drop (a new event opening
+before autovacuum's ANALYZE has seen any of its holds)."""
+
+import importlib
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from apps.booking import services
+from tests.concurrency import hold_variants
+from tests.factories import make_event
+
+pytestmark = pytest.mark.django_db
+
+HOLDS = 1500
+
+
+def _buffers_of_one_hold(function: str, event, seat: str, n: int) -> int:
+    """Shared buffers one hold through `function` reads (its nested statements included)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM {function}({services._HOLD_ARGUMENTS})",  # noqa: S608
+            [
+                event.id,
+                [seat],
+                uuid.uuid4(),
+                "Probe",
+                f"probe{n}@example.com",
+                "+919876543210",
+                "INR",
+                f"probe-owner-{n}",
+                f"198.51.{n % 250}.7",
+                f"198.51.{n % 250}.0/24",
+                event.max_seats_per_buyer,
+                10_000,
+                now,
+                now + timedelta(minutes=10),
+                now,
+            ],
+        )
+        plan = cursor.fetchone()[0][0]["Plan"]
+    return plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+
+
+def _hold_many(event, count: int, first: int = 0) -> list[str]:
+    labels = list(event.seats.order_by("id").values_list("label", flat=True))
+    for i in range(first, first + count):
+        services.hold_seats(
+            event=event,
+            seat_labels=[labels[i]],
+            buyer_name=f"Buyer {i}",
+            buyer_email=f"buyer{event.id}-{i}@example.com",
+            buyer_phone="+919876543210",
+            owner=f"owner-{event.id}-{i}",
+            client_ip=f"10.{i // 250}.{i % 250}.1",
+        )
+    return labels
+
+
+def _growth(function: str) -> tuple[int, int]:
+    """Buffers of a hold early in a new event's sale and after HOLDS more. The statistics are a
+    database's with history (an earlier sale's holds), taken before the new event's first hold;
+    its seats' are fresh, as generate_seat_grid leaves them after its commit."""
+    earlier_sale = make_event(rows=HOLDS // 50 + 2, seats_per_row=50, max_held_seats_per_ip=10_000)
+    _hold_many(earlier_sale, HOLDS)
+    event = make_event(rows=HOLDS // 50 + 2, seats_per_row=50, max_held_seats_per_ip=10_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE booking_bookingintent, booking_intentseat, booking_booking, booking_bookedseat")
+    services.refresh_seat_statistics()
+    labels = _hold_many(event, 10)
+    early = _buffers_of_one_hold(function, event, labels[-1], 1)
+    _hold_many(event, HOLDS, first=10)
+    late = _buffers_of_one_hold(function, event, labels[-2], 2)
+    return early, late
+
+
+def test_a_hold_reads_as_much_after_1500_holds_as_after_10():
+    early, late = _growth(hold_variants.ORIGINAL)
+    assert late <= early + 10, (early, late)  # about 70 buffers, both
+
+
+def test_control_the_counts_of_migration_0007_grow_with_the_holds():
+    """The harness catches the growth: 0007's one OR-ed count read more of the event's live holds as
+    they grew (here about 120 buffers early, 170 after 1,500 holds)."""
+    m4 = importlib.import_module("apps.booking.migrations.0004_hold_seats_function")
+    m7 = importlib.import_module("apps.booking.migrations.0007_cancellations")
+    function = hold_variants.install_source("ored_counts", m4.HOLD_SEATS.replace(m7._COUNTED, m7._COUNTED_ACTIVE))
+    try:
+        early, late = _growth(function)
+    finally:
+        hold_variants.drop(function)
+    assert late >= early + 30, (early, late)
+
+
+def test_a_hold_commits_without_waiting_for_the_disk(event):
+    """Its own transaction only: the setting is local to it (migration 0008 says why it is safe)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+        services.hold_seats(
+            event=event, seat_labels=["A-1"], buyer_name="B", buyer_email="b@example.com", buyer_phone="+919876543210"
+        )
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "off"
+
+
+def test_new_seats_refresh_the_statistics(django_capture_on_commit_callbacks):
+    """After its commit, a seat grid's ANALYZE: the planner knows the seats before the first hold."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE booking_seat")
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'booking_seat'")
+        before = cursor.fetchone()[0]
+        with django_capture_on_commit_callbacks(execute=True):
+            make_event(rows=40, seats_per_row=50)
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'booking_seat'")
+        after = cursor.fetchone()[0]
+    assert after >= max(before, 0) + 2000 * 0.9, (before, after)
