@@ -279,6 +279,9 @@ MAX_SEATS_PER_BUYER = env.int("MAX_SEATS_PER_BUYER", default=6)
 # per-buyer limit. There is no switch that turns the caps off.
 HELD_SEATS_PER_IP_FACTOR = env.int("HELD_SEATS_PER_IP_FACTOR", default=4)
 INVENTORY_CACHE_SECONDS = env.int("INVENTORY_CACHE_SECONDS", default=30)
+# How often one availability document may be rebuilt while seats keep changing (after a burst of
+# 5): between rebuilds buyers get the newest one built. The hold is the check, not the map.
+INVENTORY_REBUILDS_PER_SECOND = env.float("INVENTORY_REBUILDS_PER_SECOND", default=4)
 # "Find my tickets" sends a ticket email again: token buckets (tokens per minute, burst) per client
 # address and per email asked for, so the page can bomb no inbox and guess no reference at scale.
 FIND_TICKETS_RATE_LIMITS = {

@@ -7,20 +7,30 @@ Keys share the event's hash tag (`inv:{<event_id>}:...`) so they live in one Red
 
 import logging
 import math
+from pathlib import Path
 
+import redis as redis_lib
+from django.conf import settings
 from django.db import transaction
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
+from apps.core import ratelimit
+from apps.core.clock import now_ms
+
 logger = logging.getLogger(__name__)
+
+
+# A document's rebuilds: this many at once after a quiet spell, then INVENTORY_REBUILDS_PER_SECOND.
+REBUILD_BURST = 5
+# Registered once per process (never connects: only computes the SHA); each call names its client.
+_READ = redis_lib.Redis().register_script(
+    ratelimit.TAKE_TOKENS_LUA.read_text() + "\n" + (Path(__file__).with_name("lua") / "inventory_read.lua").read_text()
+)
 
 
 def generation_key(event_id: int) -> str:
     return f"inv:{{{event_id}}}:gen"
-
-
-def fragment_key(event_id: int, generation: int, name: str) -> str:
-    return f"inv:{{{event_id}}}:{name}:{generation}"
 
 
 def redis():
@@ -44,38 +54,39 @@ def cached(event_id: int, name: str, build, ttl_of, *, per_generation: bool = Tr
 
     `build()` returns (payload bytes, context); `ttl_of(context)` says for how many seconds
     (fractions count: a hold lapses to the millisecond) the payload stays true; it must end when
-    the earliest hold lapses. After a change only one request rebuilds (single flight); the others
-    meanwhile get the previous payload, at most one rebuild behind, which is fine because the hold
-    itself is the real check. Redis being down means building every time, never an error.
+    the earliest hold lapses. After a change only one request rebuilds (single flight), and a
+    document is rebuilt at most INVENTORY_REBUILDS_PER_SECOND times a second after a short burst:
+    during a drop every hold is a change, and rebuilding a seat grid per buyer would cost the
+    database a full read of the event per seat sold. Meanwhile the others get the newest payload
+    built, a fraction of a second behind, which is fine because the hold itself is the real check.
+    Redis being down means building every time, never an error. One round trip to read
+    (lua/inventory_read.lua), one more to store.
 
     `per_generation=False` is for what seat changes do not touch (the layout): kept for its TTL
     whatever the generation, so a drop's stream of holds does not rebuild it. `stale_for` keeps the
-    previous payload that much longer than the TTL, for the others while one request rebuilds (a
+    newest payload that much longer than the TTL, for the others while one request rebuilds (a
     seat grid must not outlive its hold lapse; a layout may, by the seconds a rebuild takes)."""
+    prefix = f"inv:{{{event_id}}}:{name}" + (":" if per_generation else "")
+    newest_key = f"inv:{{{event_id}}}:{name}:latest"
     try:
         conn = redis()
-        if per_generation:
-            generation = int(conn.get(generation_key(event_id)) or 0)
-            key = fragment_key(event_id, generation, name)
-        else:
-            key = f"inv:{{{event_id}}}:{name}"
-        hit = conn.get(key)
-        if hit is not None:
-            return hit
-        latest_key = f"inv:{{{event_id}}}:{name}:latest"
-        if not conn.set(f"{key}:lock", 1, nx=True, px=2000):
-            previous = conn.get(latest_key)
-            if previous is not None:
-                return previous
+        found, value = _READ(
+            keys=[generation_key(event_id), newest_key, f"inv:{{{event_id}}}:{name}:rebuilds"],
+            args=[prefix, int(per_generation), now_ms(), settings.INVENTORY_REBUILDS_PER_SECOND * 60, REBUILD_BURST],
+            client=conn,
+        )
     except RedisError:
         payload, _ = build()
         return payload
+    if int(found):
+        return value
     payload, context = build()
     ttl_ms = math.ceil(ttl_of(context) * 1000)
     if ttl_ms > 0:
+        key = prefix + (value.decode() if per_generation else "")
         keep_ms = ttl_ms + math.ceil(stale_for * 1000)
         try:
-            conn.pipeline(transaction=False).set(key, payload, px=ttl_ms).set(latest_key, payload, px=keep_ms).execute()
+            conn.pipeline(transaction=False).set(key, payload, px=ttl_ms).set(newest_key, payload, px=keep_ms).execute()
         except RedisError:
             pass
     return payload

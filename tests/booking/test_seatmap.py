@@ -162,6 +162,49 @@ def test_availability_changes_after_a_hold_a_release_and_an_expiry(
     assert doc(lapsed)["left"] == 40 and "held" not in doc(lapsed)
 
 
+def _stream_of_holds(client, event, on_commit, holds: int) -> tuple[int, list[int]]:
+    """A hold, then a buyer's availability read, `holds` times in a row: how many reads rebuilt the
+    document (a rebuild reads the database; a cached read does not), and each read's free count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = seats_url(event, "availability.json")
+    free = list(event.seats.filter(status=Seat.Status.AVAILABLE).order_by("id").values_list("label", flat=True))
+    rebuilds, left = 0, []
+    for n in range(holds):
+        with on_commit(execute=True):
+            hold(event, [free[n]], n=len(free) * 100 + n)
+        with CaptureQueriesContext(connection) as queries:
+            left.append(doc(client.get(url, **GZIP))["left"])
+        rebuilds += bool(queries.captured_queries)
+    return rebuilds, left
+
+
+def test_a_stream_of_changes_rebuilds_a_document_a_few_times_a_second(client, django_capture_on_commit_callbacks):
+    """During a drop every hold is a change: the document is rebuilt after a burst at most
+    INVENTORY_REBUILDS_PER_SECOND times a second, and in between buyers get the newest one built."""
+    event = make_event(rows=4, seats_per_row=10)
+    doc(client.get(seats_url(event, "availability.json"), **GZIP))  # built once before the stream
+    started = time.monotonic()
+    rebuilds, left = _stream_of_holds(client, event, django_capture_on_commit_callbacks, 30)
+    elapsed = time.monotonic() - started
+    allowed = inventory.REBUILD_BURST + settings.INVENTORY_REBUILDS_PER_SECOND * elapsed + 1
+    assert rebuilds <= allowed, (rebuilds, elapsed)
+    assert left == sorted(left, reverse=True) and left[-1] >= 10  # behind, never ahead, never garbage
+    # Quiet again: after the bucket refills the next change is shown at once.
+    time.sleep(inventory.REBUILD_BURST / settings.INVENTORY_REBUILDS_PER_SECOND)
+    _, after_pause = _stream_of_holds(client, event, django_capture_on_commit_callbacks, 1)
+    assert after_pause == [40 - 31]
+
+
+def test_control_unthrottled_every_change_rebuilds(client, django_capture_on_commit_callbacks, settings):
+    """The harness sees rebuilds: with no limit, each of the 30 reads after a hold rebuilds."""
+    settings.INVENTORY_REBUILDS_PER_SECOND = 1_000_000
+    event = make_event(rows=4, seats_per_row=10)
+    rebuilds, left = _stream_of_holds(client, event, django_capture_on_commit_callbacks, 30)
+    assert rebuilds == 30 and left == list(range(39, 9, -1))
+
+
 def test_section_documents_and_the_overview(client, django_capture_on_commit_callbacks):
     event = make_event(rows=2, seats_per_row=5)
     services.generate_seat_grid(event=event, seats_per_row=5, tiers=[("Balcony", 2, 50000)])
