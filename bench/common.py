@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import uvloop
 
+from bench import cpu
+
 
 @dataclass
 class Stats:
@@ -26,6 +28,7 @@ class Stats:
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request by kind of process (bench/cpu.py)
 
     def record(self, seconds: float, status: int) -> None:
         self.latencies.append(seconds)
@@ -64,7 +67,13 @@ class Stats:
             "p99_ms": round(self.pct(99), 3),
             "statuses": self.statuses,
             "errors": self.errors,
+            "cpu_ms_per_request": self.cpu_ms,
         }
+
+    def cpu_line(self) -> str:
+        """Where a request's CPU went, in ms: the phase's rate is bounded by the total over the cores."""
+        parts = " ".join(f"{kind} {ms:.2f}" for kind, ms in self.cpu_ms.items() if kind != "total")
+        return f"{'':<34} cpu ms/request: {parts}  = {self.cpu_ms.get('total', 0):.2f}"
 
 
 HTTP_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
@@ -149,9 +158,11 @@ async def drive(name: str, requests: int, concurrency: int, make_request) -> Sta
                 continue
             stats.record(time.perf_counter() - started, response.status_code)
 
+    cpu_before = cpu.reading()
     began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     stats.elapsed = time.perf_counter() - began
+    stats.cpu_ms = cpu.per_request_ms(cpu_before, cpu.reading(), stats.count)
     return stats
 
 

@@ -119,6 +119,7 @@ async def one_run(base: str, run: int, slugs: dict[str, str], buyers: int, concu
     phases = {"trivial": baseline, "hold": hold, "whole_buyer": whole, "hot_seat": hot, "stadium_hold": stadium}
     for stats in phases.values():
         print(stats.line(baseline))
+        print(stats.cpu_line())
     return {
         **{name: stats.as_dict() for name, stats in phases.items()},
         "ratios": {name: round(stats.rate / baseline.rate, 4) for name, stats in phases.items() if name != "trivial"},
