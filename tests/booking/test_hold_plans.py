@@ -81,12 +81,12 @@ def _growth(function: str) -> tuple[int, int]:
 
 def test_a_hold_reads_as_much_after_1500_holds_as_after_10():
     early, late = _growth(hold_variants.ORIGINAL)
-    assert late <= early + 10, (early, late)  # about 70 buffers, both
+    assert late <= early + 10, (early, late)  # about 60 buffers, both
 
 
 def test_control_the_counts_of_migration_0007_grow_with_the_holds():
     """The harness catches the growth: 0007's one OR-ed count read more of the event's live holds as
-    they grew (here about 120 buffers early, 170 after 1,500 holds)."""
+    they grew (here 120 to 140 buffers early, 170 after 1,500 holds)."""
     m4 = importlib.import_module("apps.booking.migrations.0004_hold_seats_function")
     m7 = importlib.import_module("apps.booking.migrations.0007_cancellations")
     function = hold_variants.install_source("ored_counts", m4.HOLD_SEATS.replace(m7._COUNTED, m7._COUNTED_ACTIVE))

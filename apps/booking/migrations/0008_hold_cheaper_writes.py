@@ -6,6 +6,10 @@
   cost per hold that grew with the holds, quadratic over a sale.
 - The hold commits without waiting for the disk (synchronous_commit off, for its transaction only;
   why that is safe is said beside it).
+- Its statements run generic plans (plan_cache_mode = force_generic_plan for the function): left to
+  choose, PostgreSQL planned each statement anew on every call (pgbench, the function alone, 8
+  clients, distinct seats: 1.58 ms of PostgreSQL CPU a hold and 1,224 holds/s, against 0.37 ms and
+  5,091 holds/s). A generic plan does not depend on the event or buyer at hand either.
 - Indexes every hold paid for and no query needed go: the single-column indexes of seat.event,
   bookingintent.event, bookingintent.buyer_email (and its LIKE twin) and intentseat.intent, each
   the leading column of another index. A hold writes 14 index entries for one seat instead of 19.
@@ -43,7 +47,11 @@ CREATE OR REPLACE FUNCTION booking_hold_seats(
     OUT labels text[],         -- unknown, taken: the seats to name
     OUT already integer,       -- limit, cap_*: the seats already counted
     OUT amount integer         -- held: the price, in paise
-) LANGUAGE plpgsql VOLATILE AS $function$
+) LANGUAGE plpgsql VOLATILE
+-- Generic plans for its statements, planned once per connection: a custom plan per statement per
+-- call (what PostgreSQL keeps choosing here) cost 1.6 ms of CPU a hold, against 0.4 ms.
+SET plan_cache_mode = force_generic_plan
+AS $function$
 DECLARE
     v_owner text := NULLIF(p_owner, '');  -- '' owns nothing: ops' holds never match each other
     v_ids bigint[];                       -- the seats, in id order
@@ -62,15 +70,17 @@ DECLARE
 BEGIN
     -- 1. The seats. Free: AVAILABLE, or HELD by a hold that has run out. A seat held for this owner
     --    is not taken: a repeated submit finds its hold in 3. Anyone else's is, whatever the email.
+    --    The holder is a subquery, one primary-key lookup per taken seat: as a join, the generic
+    --    plan hashed every intent of the table.
     SELECT array_agg(s.id ORDER BY s.id), array_agg(s.version ORDER BY s.id), array_agg(s.label ORDER BY s.id),
            COALESCE(sum(c.price_paise), 0),
            array_agg(s.label ORDER BY s.label) FILTER (
                WHERE NOT (s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.hold_expires_at <= p_now))
-                 AND NOT COALESCE(i.session_ref = v_owner, FALSE))
+                 AND NOT COALESCE((SELECT i.session_ref = v_owner FROM booking_bookingintent i
+                                    WHERE i.id = s.intent_id), FALSE))
       INTO v_ids, v_versions, v_found, amount, v_taken
       FROM booking_seat s
       JOIN booking_section c ON c.id = s.section_id
-      LEFT JOIN booking_bookingintent i ON i.id = s.intent_id
      WHERE s.event_id = p_event_id AND s.label = ANY (p_labels);
     v_count := COALESCE(array_length(v_ids, 1), 0);
     IF v_count < COALESCE(array_length(p_labels, 1), 0) THEN
