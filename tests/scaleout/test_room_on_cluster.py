@@ -136,7 +136,9 @@ def test_a_master_killed_mid_line_pauses_that_line_and_loses_no_place(tmp_path, 
                 queue.join(conn, e, f"v{i:02d}", queue_ms() + i)
             assert len(queue.admit(conn, e, queue_ms()).admitted) == 5
         places = {f"v{i:02d}": queue.status(conn, event_id, f"v{i:02d}", queue_ms()).position for i in range(5, 40)}
-        time.sleep(0.5)  # the replicas have what was acknowledged (asynchronous replication)
+        for e in (event_id, other):  # the replicas have what was acknowledged (asynchronous replication)
+            master = conn.get_node_from_key(RoomKeys.of(e).line)
+            assert conn.execute_command("WAIT", 1, 10_000, target_nodes=master) >= 1, "no replica caught up"
 
         killed = cluster.kill_master_of(RoomKeys.of(event_id).line)
         began, failed = time.monotonic(), 0
