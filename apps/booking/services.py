@@ -281,8 +281,8 @@ class _Taking:
     amount: int = 0  # held: the price in paise
 
 
-# The database function that holds (created by migration 0004, now as migration 0008 wrote it). Control tests swap in a copy of it
-# with a guard taken out, to prove their race harness would catch the bug.
+# The database function that holds (migration 0008 holds its source). Control tests swap in a copy
+# of it with a guard taken out, to prove their race harness would catch the bug.
 HOLD_FUNCTION = "booking_hold_seats"
 _HOLD_ARGUMENTS = (
     "%s::bigint, %s::text[], %s::uuid, %s::text, %s::text, %s::text, %s::text, %s::text, %s::inet, %s::text, "
