@@ -120,3 +120,11 @@ def test_new_seats_refresh_the_statistics(django_capture_on_commit_callbacks):
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'booking_seat'")
         after = cursor.fetchone()[0]
     assert after >= max(before, 0) + 2000 * 0.9, (before, after)
+
+
+def test_the_hold_runs_generic_plans():
+    """Planned once per connection: left to choose, PostgreSQL planned every statement of every hold
+    anew (1.6 ms of its CPU a hold against 0.4 ms, migration 0008)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = %s", [hold_variants.ORIGINAL])
+        assert cursor.fetchone()[0] == ["plan_cache_mode=force_generic_plan"]
