@@ -27,8 +27,16 @@ def gate_codes(booking) -> list[tuple[str, str]]:
     """What the gate scans, as (what it admits, the text of its QR code): one signed code per
     seat still valid (tickets.py; a cancelled seat's code answers "Cancelled" at the door), in the
     ticket page's order of seats."""
-    booked = sorted((b for b in booking.booked_seats.all() if b.active), key=lambda b: seat_order(b.seat))
-    return [(f"Seat {b.seat.label}", tickets.code_of(b, reference=booking.reference).text) for b in booked]
+    return [
+        (f"Seat {b.seat.label}", tickets.code_of(b, reference=booking.reference).text)
+        for b in active_booked_seats(booking)
+    ]
+
+
+def active_booked_seats(booking) -> list:
+    """The booked seats still valid (not cancelled), as the ticket lists them (booked_seats
+    prefetched, or one query)."""
+    return sorted((b for b in booking.booked_seats.all() if b.active), key=lambda b: seat_order(b.seat))
 
 
 def seat_order(seat) -> tuple:

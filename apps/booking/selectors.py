@@ -15,7 +15,7 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from apps.booking import tickets
-from apps.booking.links import seat_order
+from apps.booking.links import active_booked_seats
 from apps.booking.models import BookedSeat, Booking, BookingIntent, Cancellation, Event, Seat, SeatQuerySet
 
 
@@ -505,11 +505,6 @@ def door_manifest(event: Event) -> list[DoorSeat]:
 
 
 # --- Cancellations ------------------------------------------------------------------------
-
-
-def active_booked_seats(booking: Booking) -> list[BookedSeat]:
-    """The seats of a booking still valid, as the ticket lists them (booked_seats prefetched, or one query)."""
-    return sorted((b for b in booking.booked_seats.all() if b.active), key=lambda b: seat_order(b.seat))
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ def ticket(request, reference: str):
     booking = selectors.booking_by_reference(reference)
     if booking is None:
         raise Http404("No such booking.")
-    seats = [b.seat for b in selectors.active_booked_seats(booking)]  # a cancelled seat is no longer a ticket
+    seats = [b.seat for b in links.active_booked_seats(booking)]  # a cancelled seat is no longer a ticket
     codes = [
         {"admits": admits, "qr": segno.make_qr(text, error="m").svg_inline(omitsize=True, title=admits)}
         for admits, text in links.gate_codes(booking)

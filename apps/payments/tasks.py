@@ -154,7 +154,7 @@ def _mail_ticket(booking: Booking) -> None:
     context = {
         "booking": booking,
         "event": booking.event,
-        "seats": [b.seat for b in booking_selectors.active_booked_seats(booking)],
+        "seats": [b.seat for b in links.active_booked_seats(booking)],
         "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
         "gate_codes": links.gate_codes(booking),
     }
