@@ -425,16 +425,22 @@ def record_failure(*, order_id: str, payment_id: str, reason: str) -> bool:
 # --- Refunds ------------------------------------------------------------------------------
 
 
-def _request_refund(
-    *, payment: Payment, payment_id: str, amount_paise: int, reason: str, key: str | None = None
+def _open_refund(
+    *,
+    key: str,
+    payment: Payment,
+    payment_id: str,
+    amount_paise: int,
+    reason: str,
+    cancellation: Cancellation | None = None,
 ) -> Refund:
-    """Ask Razorpay to return a captured payment, exactly once: the Refund row is opened under its
-    idempotency key (one per Razorpay payment, `full-<payment id>`, unless `key` names another), and
-    the request carries that key, so asking again returns the first refund."""
+    """The Refund row under its idempotency key, opened once: a repeat finds the first one (and its
+    amount), so however often it is asked for, Razorpay is asked for one refund."""
     refund, created = Refund.objects.get_or_create(
-        idempotency_key=key or f"full-{payment_id}",
+        idempotency_key=key,
         defaults={
             "payment": payment,
+            "cancellation": cancellation,
             "razorpay_payment_id": payment_id,
             "amount_paise": amount_paise,
             "reason": reason[:200],
@@ -442,6 +448,15 @@ def _request_refund(
     )
     if created:
         metrics.REFUNDS.inc()
+    return refund
+
+
+def _request_refund(*, payment: Payment, payment_id: str, amount_paise: int, reason: str) -> Refund:
+    """Ask Razorpay to return a captured payment in full, exactly once (idempotency key per Razorpay
+    payment, `full-<payment id>`)."""
+    refund = _open_refund(
+        key=f"full-{payment_id}", payment=payment, payment_id=payment_id, amount_paise=amount_paise, reason=reason
+    )
     return _send_refund(refund)
 
 
@@ -832,11 +847,11 @@ def record_email_sent(*, intent_id: UUID, kind: str) -> None:
 
 
 def open_cancellation_refund(*, cancellation_id: int) -> Refund | None:
-    """The refund of a booking cancellation, opened once: its idempotency key is `cancellation-<id>` (Razorpay wants 10 characters at least) and
-    the row is one-to-one with the cancellation, so a repeat (the outbox delivers at least once, a
-    retry, a second job pass) finds it. Database only: the outbox's receiver calls it at once, and
-    the request to Razorpay is made outside it (`refund_cancellation`, the call-off job). None when
-    nothing is due."""
+    """The refund of a booking cancellation, opened once: its idempotency key is `cancellation-<id>`
+    (Razorpay wants 10 characters at least) and the row is one-to-one with the cancellation, so a
+    repeat (the outbox delivers at least once, a retry, a second job pass) finds it. Database only:
+    the outbox's receiver calls it at once, and the request to Razorpay is made outside it
+    (`refund_cancellation`, the call-off job). None when nothing is due."""
     cancellation = Cancellation.objects.select_related("booking").get(pk=cancellation_id)
     if cancellation.amount_paise == 0:
         return None
@@ -849,19 +864,14 @@ def open_cancellation_refund(*, cancellation_id: int) -> Refund | None:
             cancellation_id=cancellation_id, error="The booking has no captured payment to refund."
         )
         return None
-    refund, created = Refund.objects.get_or_create(
-        idempotency_key=f"cancellation-{cancellation.pk}",
-        defaults={
-            "payment": payment,
-            "cancellation": cancellation,
-            "razorpay_payment_id": payment.payment_id,
-            "amount_paise": cancellation.amount_paise,
-            "reason": f"booking {cancellation.booking.reference} cancelled: {cancellation.reason}"[:200],
-        },
+    return _open_refund(
+        key=f"cancellation-{cancellation.pk}",
+        payment=payment,
+        payment_id=payment.payment_id,
+        amount_paise=cancellation.amount_paise,
+        reason=f"booking {cancellation.booking.reference} cancelled: {cancellation.reason}",
+        cancellation=cancellation,
     )
-    if created:
-        metrics.REFUNDS.inc()
-    return refund
 
 
 def refund_cancellation(*, cancellation_id: int) -> Refund | None:
