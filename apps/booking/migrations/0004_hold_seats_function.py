@@ -1,7 +1,7 @@
 """booking_hold_seats(): the whole hold in one statement (apps.booking.services.hold_seats calls it).
 
-Its source lives here and only here: a later change is a new migration that runs CREATE OR REPLACE
-with the new text. PostgreSQL only; on SQLite (the newcomer fallback) this migration does nothing
+A later change is a new migration that runs CREATE OR REPLACE with the whole new text; the newest
+such migration holds the function's current source (0008 now). PostgreSQL only; on SQLite (the newcomer fallback) this migration does nothing
 and services.py holds through its ORM port of the same steps.
 
 Table and column names are the models' (db_table booking_*). A new NOT NULL column on
