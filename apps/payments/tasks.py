@@ -198,23 +198,31 @@ def resend_missing_confirmations() -> int:
     return len(intent_ids)
 
 
+def _send_notice(task, *, intent_id: UUID, kind: str, subject: str, template: str, context: dict, to: str) -> bool:
+    """One plain-text notice to the buyer: sent and recorded (`record_email_sent` clears an earlier
+    failure), or retried with backoff and then recorded for ops (`_retry_email`)."""
+    try:
+        send_mail(subject=subject, message=render_to_string(template, context), from_email=None, recipient_list=[to])
+    except Exception as error:
+        _retry_email(task, intent_id=intent_id, kind=kind, error=error)
+        return False
+    services.record_email_sent(intent_id=intent_id, kind=kind)
+    return True
+
+
 @shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
 def send_refund_notice(self, intent_id: str) -> bool:
     pk = UUID(intent_id)  # the message carries the id as text; the services take a UUID
     intent = BookingIntent.objects.select_related("event").get(pk=pk)
-    try:
-        context = {"intent": intent, "event": intent.event}
-        send_mail(
-            subject=f"Refund for your {intent.event.name} order",
-            message=render_to_string("emails/refund_notice.txt", context),
-            from_email=None,
-            recipient_list=[intent.buyer_email],
-        )
-    except Exception as error:
-        _retry_email(self, intent_id=pk, kind=EmailFailure.Kind.REFUND_NOTICE, error=error)
-        return False
-    services.record_email_sent(intent_id=pk, kind=EmailFailure.Kind.REFUND_NOTICE)
-    return True
+    return _send_notice(
+        self,
+        intent_id=pk,
+        kind=EmailFailure.Kind.REFUND_NOTICE,
+        subject=f"Refund for your {intent.event.name} order",
+        template="emails/refund_notice.txt",
+        context={"intent": intent, "event": intent.event},
+        to=intent.buyer_email,
+    )
 
 
 @shared_task(bind=True, max_retries=EMAIL_MAX_RETRIES, ignore_result=True)
@@ -241,23 +249,20 @@ def send_cancellation_notice(self, cancellation_id: int) -> bool:
     down at the cancellation; retried with backoff, then recorded for ops."""
     cancellation = Cancellation.objects.select_related("booking__event").get(pk=cancellation_id)
     booking = cancellation.booking
-    try:
-        context = {
+    cancelled = cancellation.seats.select_related("seat__section")
+    return _send_notice(
+        self,
+        intent_id=booking.intent_id,
+        kind=EmailFailure.Kind.CANCELLATION,
+        subject=f"Cancelled: your booking {booking.reference} for {booking.event.name}",
+        template="emails/booking_cancelled.txt",
+        context={
             "booking": booking,
             "event": booking.event,
             "cancellation": cancellation,
-            "seats": [b.seat for b in cancellation.seats.select_related("seat").order_by("seat_id")],
+            "seats": sorted((b.seat for b in cancelled), key=links.seat_order),  # as the ticket lists them
             "seats_left": booking.booked_seats.filter(active=True).count(),
             "ticket_url": settings.SITE_URL + links.ticket_path(booking.reference),
-        }
-        send_mail(
-            subject=f"Cancelled: your booking {booking.reference} for {booking.event.name}",
-            message=render_to_string("emails/booking_cancelled.txt", context),
-            from_email=None,
-            recipient_list=[booking.buyer_email],
-        )
-    except Exception as error:
-        _retry_email(self, intent_id=booking.intent_id, kind=EmailFailure.Kind.CANCELLATION, error=error)
-        return False
-    services.record_email_sent(intent_id=booking.intent_id, kind=EmailFailure.Kind.CANCELLATION)
-    return True
+        },
+        to=booking.buyer_email,
+    )
