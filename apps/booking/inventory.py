@@ -9,7 +9,6 @@ import logging
 import math
 from pathlib import Path
 
-import redis as redis_lib
 from django.conf import settings
 from django.db import transaction
 from django_redis import get_redis_connection
@@ -23,10 +22,7 @@ logger = logging.getLogger(__name__)
 
 # A document's rebuilds: this many at once after a quiet spell, then INVENTORY_REBUILDS_PER_SECOND.
 REBUILD_BURST = 5
-# Registered once per process (never connects: only computes the SHA); each call names its client.
-_READ = redis_lib.Redis().register_script(
-    ratelimit.TAKE_TOKENS_LUA.read_text() + "\n" + (Path(__file__).with_name("lua") / "inventory_read.lua").read_text()
-)
+_READ = ratelimit.script_with_buckets(Path(__file__).with_name("lua") / "inventory_read.lua")
 
 
 def generation_key(event_id: int) -> str:

@@ -2,9 +2,11 @@
 hold limits, the "find my tickets" page). One call takes a token from every bucket it names, or
 from none, in one round trip; a bucket refills at its rate per minute up to its burst.
 
-The bucket function (lua/take_tokens.lua) is also composed into the waiting room's status script
-(apps/waitingroom/queue.py), which takes its join tokens in the same round trip as the poll. A
-script touches only the keys it is given: in one call they must share a Redis Cluster hash tag."""
+The bucket function (lua/take_tokens.lua) is also composed into other scripts, so they take their
+tokens in the same round trip: the waiting room's status script (apps/waitingroom/queue.py, its
+join tokens) and the inventory read (`script_with_buckets`: how often a seat map document may be
+rebuilt). A script touches only the keys it is given: in one call they must share a Redis Cluster
+hash tag."""
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +16,14 @@ import redis as redis_lib
 LUA_DIR = Path(__file__).with_name("lua")
 TAKE_TOKENS_LUA = LUA_DIR / "take_tokens.lua"  # the shared function: take_tokens(keys, now, limits)
 
-# Registered once per process (never connects: only computes the SHA); each call names its client.
-_BUCKET = redis_lib.Redis().register_script(TAKE_TOKENS_LUA.read_text() + "\n" + (LUA_DIR / "bucket.lua").read_text())
+
+def script_with_buckets(path: Path):
+    """The Lua script at `path` with the bucket function (take_tokens) in front of it, registered once
+    per process (it never connects: it only computes the SHA); each call names its client."""
+    return redis_lib.Redis().register_script(TAKE_TOKENS_LUA.read_text() + "\n" + path.read_text())
+
+
+_BUCKET = script_with_buckets(LUA_DIR / "bucket.lua")
 
 
 def take_tokens(conn, buckets: Sequence[tuple[str, float, float]], now_ms: int) -> int:
