@@ -6,6 +6,8 @@ Redis persist through a phase (pooled connections); a process that starts or end
 not counted.
 """
 
+import os
+
 import psutil
 
 KINDS = {
@@ -30,9 +32,9 @@ def _kind(process: psutil.Process) -> str | None:
 
 def reading() -> dict[int, tuple[str, float]]:
     """Each counted process's kind and CPU seconds (user + system); this process is "client"."""
-    seen = {}
+    seen, me = {}, os.getpid()
     for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
-        kind = "client" if process.pid == psutil.Process().pid else _kind(process)
+        kind = "client" if process.pid == me else _kind(process)
         times = process.info["cpu_times"]
         if kind and times is not None:
             seen[process.pid] = (kind, times.user + times.system)
