@@ -13,17 +13,16 @@ from devstack.emulator import pay
 from tests.factories import buyer
 
 
-def quiet_webhooks() -> None:
-    """The emulator's webhooks (payment and refund events) wait past the test: these tests drive the
-    refunds through Razorpay's answers alone (the gateway_url fixture resets the emulator after)."""
-    response = httpx.post(f"{settings.RAZORPAY_API_URL}/_emulator/faults", json={"delay": 3600}, timeout=5)
-    response.raise_for_status()
-
-
 def faults(**switches) -> dict:
     response = httpx.post(f"{settings.RAZORPAY_API_URL}/_emulator/faults", json=switches, timeout=5)
     response.raise_for_status()
     return response.json()
+
+
+def quiet_webhooks() -> None:
+    """The emulator's webhooks (payment and refund events) wait past the test: these tests drive the
+    refunds through Razorpay's answers alone (the gateway_url fixture resets the emulator after)."""
+    faults(delay=3600)
 
 
 def real_paid_booking(event, labels: list[str], n: int) -> Booking:
