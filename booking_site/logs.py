@@ -50,8 +50,7 @@ class RoutineTasksAtDebug(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO or not self._about_routine_task(record):
             return True
-        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return _at_debug(record)
 
     def _about_routine_task(self, record: logging.LogRecord) -> bool:
         data = getattr(record, "data", None)  # the worker's lines carry the task in `data`
@@ -61,6 +60,28 @@ class RoutineTasksAtDebug(logging.Filter):
         return any(arg in self.tasks for arg in args if isinstance(arg, str))
 
 
+class ConflictsAtDebug(logging.Filter):
+    """django.request's line about a 409 answer becomes DEBUG.
+
+    Django logs every 4xx answer at WARNING. A 409 is a buyer losing a race for a seat, or acting on
+    a hold or payment that has moved on: on a hot seat at a drop's first second, one buyer wins and
+    thousands get a 409 each, a line apiece that no operator acts on, written on the hold's hot path.
+    surge_holds_refused_total counts the refusals by reason instead. Put on the django.request
+    logger; every other 4xx and every 5xx keep their level.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING or getattr(record, "status_code", None) != 409:
+            return True
+        return _at_debug(record)
+
+
+def _at_debug(record: logging.LogRecord) -> bool:
+    """Demote the record to DEBUG; keep it only if its logger writes DEBUG."""
+    record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+    return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 def logging_config(*, level: str, routine_tasks: Iterable[str] = ()) -> dict[str, Any]:
     """The dictConfig of every Python process (Django's LOGGING; Celery applies it too)."""
     routine = {"filters": ["routine_tasks"]}
@@ -68,7 +89,10 @@ def logging_config(*, level: str, routine_tasks: Iterable[str] = ()) -> dict[str
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": Formatter}},
-        "filters": {"routine_tasks": {"()": RoutineTasksAtDebug, "tasks": list(routine_tasks)}},
+        "filters": {
+            "routine_tasks": {"()": RoutineTasksAtDebug, "tasks": list(routine_tasks)},
+            "conflicts": {"()": ConflictsAtDebug},
+        },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
@@ -76,6 +100,7 @@ def logging_config(*, level: str, routine_tasks: Iterable[str] = ()) -> dict[str
             # print each line a second time, in another format.
             "django": {"handlers": [], "level": "INFO"},
             "django.server": {"level": "WARNING"},
+            "django.request": {"filters": ["conflicts"]},
             "axes.apps": {"level": "WARNING"},  # its version banner, at every manage.py command
             "celery.worker.strategy": routine,
             "celery.app.trace": routine,

@@ -1,3 +1,4 @@
+import logging
 from datetime import timedelta
 
 import pytest
@@ -191,3 +192,17 @@ def test_hot_paths_pass_over_the_middleware_they_do_not_need(client, event):
     assert held["Content-Length"] == str(len(held.content))  # CommonMiddleware still runs: no chunked reply
     assert held.wsgi_request.visitor_id  # the gate read or minted the visitor cookie
     assert BookingIntent.objects.get().session_ref == held.wsgi_request.visitor_id
+
+
+def test_a_lost_race_is_not_logged_as_a_warning_but_a_bad_request_is(client, event, caplog):
+    """A hot seat answers thousands of 409s at a drop's first second: counted by the refusals
+    metric, not written as a warning each (booking_site.logs.ConflictsAtDebug)."""
+    services.hold_seats(event=event, seat_labels=["A-1"], **buyer(7))
+    caplog.set_level(logging.INFO)
+
+    conflict = client.post(hold_url(event), {**FORM, "seat": "A-1"}, HTTP_ACCEPT="application/json")
+    bad = client.post(hold_url(event), {**FORM, "seat": "A-1", "email": "not-an-email"}, HTTP_ACCEPT="application/json")
+
+    assert (conflict.status_code, bad.status_code) == (409, 400)
+    request_lines = [(r.status_code, r.levelname) for r in caplog.records if r.name == "django.request"]
+    assert request_lines == [(400, "WARNING")]
