@@ -14,7 +14,7 @@ from django.db import transaction
 from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
-from apps.core import ratelimit
+from apps.core import ratelimit, redis_batch
 from apps.core.clock import now_ms
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ def redis():
 
 
 def bump(event_id: int) -> None:
+    """Inside a `redis_batch.batched()` block, the increment goes with the batch."""
     try:
-        redis().incr(generation_key(event_id))
+        with redis_batch.pipeline(redis()) as pipe:
+            pipe.incr(generation_key(event_id))
     except RedisError:
         # Cached fragments carry a short TTL, so a missed bump heals by itself.
         logger.warning("could not invalidate inventory cache of event %s", event_id)

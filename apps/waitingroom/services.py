@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from apps.booking.models import Event
 from apps.booking.selectors import inventory_counts
-from apps.core import audit, ratelimit
+from apps.core import audit, ratelimit, redis_batch
 from apps.core.clock import now_ms
 from apps.waitingroom import prequeue, queue
 from apps.waitingroom.contract import (
@@ -196,15 +196,15 @@ def record_hold(*, event_id: int, visitor_id: str, intent_id: str, expires_at: d
     WAITING_ROOM_HOLD_GRACE_SECONDS (ZADD XX GT: a visitor not inside gains nothing, a longer
     lease is kept). The lease's end is its score, so a lapsed one is free at the next admission
     without any sweep; `expires_at` unknown: WAITING_ROOM_HOLD_PIN_SECONDS from now."""
-    conn = queue.client()
     if expires_at is None:
         pinned_until_ms = now_ms() + settings.WAITING_ROOM_HOLD_PIN_SECONDS * 1000
     else:
         pinned_until_ms = int(expires_at.timestamp() * 1000) + settings.WAITING_ROOM_HOLD_GRACE_SECONDS * 1000
-    pipe = conn.pipeline(transaction=False)
-    pipe.set(queue.intent_key(intent_id), f"{event_id}|{visitor_id}", ex=settings.WAITING_ROOM_HOLD_PIN_SECONDS + 3600)
-    pipe.zadd(RoomKeys.of(event_id).inside, {visitor_id: pinned_until_ms}, xx=True, gt=True)
-    pipe.execute()
+    with redis_batch.pipeline(queue.client()) as pipe:  # after a hold, in the hold's batch
+        pipe.set(
+            queue.intent_key(intent_id), f"{event_id}|{visitor_id}", ex=settings.WAITING_ROOM_HOLD_PIN_SECONDS + 3600
+        )
+        pipe.zadd(RoomKeys.of(event_id).inside, {visitor_id: pinned_until_ms}, xx=True, gt=True)
 
 
 # --- Admission --------------------------------------------------------------------------
