@@ -48,6 +48,20 @@ class Stats:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
+    @classmethod
+    def together(cls, name: str, parts: "list[Stats]") -> "Stats":
+        """Several measurements of one thing as one: the rate is all requests over all the time, so a
+        machine whose speed drifts during a run is measured at both ends of it."""
+        joined = cls(name, elapsed=sum(p.elapsed for p in parts))
+        for part in parts:
+            joined.latencies += part.latencies
+            for table, into in ((part.statuses, joined.statuses), (part.errors, joined.errors)):
+                for key, count in table.items():
+                    into[key] = into.get(key, 0) + count
+        kinds = {kind for part in parts for kind in part.cpu_ms}
+        joined.cpu_ms = {kind: sum(p.cpu_ms.get(kind, 0.0) * p.count for p in parts) / joined.count for kind in kinds}
+        return joined
+
     def line(self, baseline: "Stats | None" = None) -> str:
         ratio = f"  {self.rate / baseline.rate:6.1%} of trivial" if baseline and baseline.rate else ""
         codes = " ".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))

@@ -5,7 +5,7 @@
 
 Each run, through nginx, with the lobby and booking lanes given the same processes and threads
 (the trivial view /healthz is served by the lobby, the rest by the booking lane):
-  trivial view   GET /healthz
+  trivial view   GET /healthz, before the phases and after them (the ratios' baseline is both)
   hold           each buyer holds one distinct seat (its seat page fetched first, not timed)
   whole buyer    the seat map as seatmap.js reads it (shell, layout, availability), then the hold
   hot seat       every buyer tries the same seat: one 201, the rest 409 conflicts
@@ -20,6 +20,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import seatmap
@@ -97,14 +98,20 @@ async def whole_buyers(base: str, slug: str, buyers: int, concurrency: int, firs
         await crowd.close()
 
 
-async def one_run(base: str, run: int, slugs: dict[str, str], buyers: int, concurrency: int) -> dict:
+async def one_run(
+    base: str, run: int, slugs: dict[str, str], buyers: int, concurrency: int, between_phases: Callable[[], None]
+) -> dict:
     people = 100_000 * (run + 1)  # fresh addresses and emails for every phase of every run
-    baseline = await trivial_baseline(base, buyers * 2, concurrency)
+    trivial_before = await trivial_baseline(base, buyers, concurrency)
+    between_phases()
     hold = await holds(base, slugs["holds"], "hold, distinct seats", buyers, concurrency, seat_label, people)
+    between_phases()
     whole = await whole_buyers(base, slugs["whole"], buyers, concurrency, people + 20_000)
+    between_phases()
     hot = await holds(
         base, slugs["hot"], "hold, one hot seat (409s)", buyers, concurrency, lambda i: "A-1", people + 40_000
     )
+    between_phases()
     offset = run * buyers  # each run holds its own rows of the stadium
     stadium = await holds(
         base,
@@ -115,6 +122,9 @@ async def one_run(base: str, run: int, slugs: dict[str, str], buyers: int, concu
         lambda i: seat_label(offset + i),
         people + 60_000,
     )
+    trivial_after = await trivial_baseline(base, buyers, concurrency)
+    # Before and after the phases: this machine's speed drifts within minutes.
+    baseline = Stats.together("trivial view /healthz, before and after", [trivial_before, trivial_after])
     print(f"\nrun {run + 1}: {describe_machine()}; {buyers} buyers, {concurrency} in flight, through nginx")
     phases = {"trivial": baseline, "hold": hold, "whole_buyer": whole, "hot_seat": hot, "stadium_hold": stadium}
     for stats in phases.values():
@@ -124,6 +134,15 @@ async def one_run(base: str, run: int, slugs: dict[str, str], buyers: int, concu
         **{name: stats.as_dict() for name, stats in phases.items()},
         "ratios": {name: round(stats.rate / baseline.rate, 4) for name, stats in phases.items() if name != "trivial"},
     }
+
+
+def analyze_holds(env: dict[str, str]) -> None:
+    """ANALYZE of the holds' tables, untimed, before each phase: it stands in for autovacuum, which
+    production's PostgreSQL runs within a minute of a table changing much and this machine's never
+    runs (autovacuum = off in its CI configuration). Without it the hold's generic plans, made from
+    the statistics of near-empty tables, go on reading every earlier hold: on a new bench database,
+    1.5, 3.6 and 8.1 ms of PostgreSQL CPU a hold over three runs (README, Known limits)."""
+    manage("dbshell", "--", "-c", "ANALYZE booking_bookingintent, booking_intentseat", env=env)
 
 
 def first_view_in_chromium(url: str, tries: int = 3) -> dict:
@@ -223,7 +242,8 @@ def main() -> None:
         with front(env, Path(logs), port=args.port, lobby_port=args.port + 1, booking_port=args.port + 2) as stack:
             base = stack.url
             runs = [
-                run_load(one_run(base, run, events[run], args.buyers, args.concurrency)) for run in range(args.runs)
+                run_load(one_run(base, run, events[run], args.buyers, args.concurrency, lambda: analyze_holds(env)))
+                for run in range(args.runs)
             ]
             browser = (
                 None if args.no_browser else first_view_in_chromium(base + seatmap.shell_path(events[0]["stadium"]))
