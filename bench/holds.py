@@ -137,11 +137,12 @@ async def one_run(
 
 
 def analyze_holds(env: dict[str, str]) -> None:
-    """ANALYZE of the holds' tables, untimed, before each phase: it stands in for autovacuum, which
-    production's PostgreSQL runs within a minute of a table changing much and this machine's never
-    runs (autovacuum = off in its CI configuration). Without it the hold's generic plans, made from
-    the statistics of near-empty tables, go on reading every earlier hold: on a new bench database,
-    1.5, 3.6 and 8.1 ms of PostgreSQL CPU a hold over three runs (README, Known limits)."""
+    """ANALYZE of the holds' tables, untimed, before each phase. In production beat does this
+    (services.refresh_hold_statistics, once a table has doubled) and autovacuum too; the bench runs
+    no Celery, and this machine's PostgreSQL runs with autovacuum off (its CI configuration).
+    Without it the hold's generic plans, made from the statistics of near-empty tables, go on
+    reading every earlier hold: on a new bench database, 1.5, 3.6 and 8.1 ms of PostgreSQL CPU a
+    hold over three runs."""
     manage("dbshell", "--", "-c", "ANALYZE booking_bookingintent, booking_intentseat", env=env)
 
 

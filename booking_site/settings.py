@@ -208,6 +208,8 @@ CONFIRMATION_EMAIL_DEADLINE_SECONDS = env.float("CONFIRMATION_EMAIL_DEADLINE_SEC
 # than half the deadline, so a worker killed mid-send is followed by the sweep in time).
 CONFIRMATION_EMAIL_CLAIM_SECONDS = env.float("CONFIRMATION_EMAIL_CLAIM_SECONDS", default=45.0)
 EXPIRE_INTENTS_EVERY_SECONDS = env.float("EXPIRE_INTENTS_EVERY_SECONDS", default=15.0)
+# How often beat checks whether the hold's tables outgrew their statistics (services.refresh_hold_statistics).
+HOLD_STATISTICS_EVERY_SECONDS = env.float("HOLD_STATISTICS_EVERY_SECONDS", default=10.0)
 RECONCILE_EVERY_SECONDS = env.float("RECONCILE_EVERY_SECONDS", default=60.0)
 # Beat stamps its liveness this often; /healthz/beat answers 503 when the stamp is older than
 # BEAT_STALE_SECONDS (alert on it: docs/waiting-room.md, "Beat").
@@ -223,6 +225,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.booking.tasks.expire_intents_task",
         "schedule": timedelta(seconds=EXPIRE_INTENTS_EVERY_SECONDS),
         "options": {"expires": EXPIRE_INTENTS_EVERY_SECONDS},
+    },
+    "refresh-hold-statistics": {
+        "task": "apps.booking.tasks.refresh_hold_statistics_task",
+        "schedule": timedelta(seconds=HOLD_STATISTICS_EVERY_SECONDS),
+        "options": {"expires": HOLD_STATISTICS_EVERY_SECONDS},
     },
     "reconcile-payments": {
         "task": "apps.payments.tasks.reconcile_payments",
@@ -370,7 +377,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="tickets@surge.local")
 # One format and one zone (UTC) for every process (booking_site/logs.py); Celery applies it too
 # (booking_site/celery.py). The admit task runs every second: its routine lines are DEBUG.
 LOGGING = logs.logging_config(
-    level=env("LOG_LEVEL", default="INFO"), routine_tasks=[str(CELERY_BEAT_SCHEDULE["waiting-room-admit"]["task"])]
+    level=env("LOG_LEVEL", default="INFO"),
+    routine_tasks=[
+        str(CELERY_BEAT_SCHEDULE[name]["task"]) for name in ("waiting-room-admit", "refresh-hold-statistics")
+    ],
 )
 
 # --- HTTPS ------------------------------------------------------------------------

@@ -19,6 +19,14 @@ def test_beat_schedule_runs_the_expiry_task():
     assert entry["task"] in app.tasks
 
 
+def test_beat_schedule_refreshes_the_hold_statistics():
+    entry = settings.CELERY_BEAT_SCHEDULE["refresh-hold-statistics"]
+    assert entry["task"] == "apps.booking.tasks.refresh_hold_statistics_task"
+    assert entry["schedule"].total_seconds() == settings.HOLD_STATISTICS_EVERY_SECONDS == 10
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+
+
 @pytest.mark.django_db(transaction=True)
 def test_real_worker_and_beat_expire_lapsed_holds(tmp_path):
     event = make_event(rows=1, seats_per_row=5)
