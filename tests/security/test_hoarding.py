@@ -5,6 +5,7 @@ made over real HTTP: through the test client with REMOTE_ADDR fixed and a fresh 
 "visitor", and as a race of real threads against a live server (with a control proving the race
 harness finds an unguarded cap)."""
 
+import time
 from datetime import timedelta
 
 import httpx
@@ -188,8 +189,11 @@ def test_only_live_holds_count():
 def test_one_address_cannot_join_the_line_as_many_visitors_at_once():
     event = venue()
     open_room(event, capacity=1, rate_per_minute=1)
+    started = time.monotonic()
     codes = [Client(REMOTE_ADDR=ADDRESS).get(f"/queue/{event.slug}/status").status_code for _ in range(20)]
-    assert codes.count(429) >= 10, codes
+    per_minute, _ = settings.WAITING_ROOM_RATE_LIMITS["join_per_ip"]
+    refilled = int((time.monotonic() - started) * per_minute / 60)  # a slow machine's loop earns some back
+    assert codes.count(429) >= 10 - refilled and refilled <= 3, (codes, refilled)
     assert codes[:10] == [200] * 10  # a household or an office still joins at once
     assert Client(REMOTE_ADDR="198.51.100.20").get(f"/queue/{event.slug}/status").status_code == 200
 
