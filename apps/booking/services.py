@@ -168,9 +168,14 @@ def refresh_seat_statistics() -> None:
     the event has none, so it may read all of them through another index on every hold of the drop
     (autovacuum's own ANALYZE can come a minute later, or after the sale opened). Samples, so it
     stays short however many seats there are."""
+    _analyze([Seat._meta.db_table])
+
+
+def _analyze(tables: list[str]) -> None:
+    """PostgreSQL's ANALYZE of these tables (samples: short at any size); nothing on SQLite."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Seat._meta.db_table}")
+            cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in tables))
 
 
 # The hold's tables: its generic plans are made from their statistics (refresh_hold_statistics).
@@ -201,8 +206,7 @@ def refresh_hold_statistics() -> list[str]:
         )
         if not cursor.fetchall():
             return []
-        # The tables grow together, and a hold's plans read both: analyse both.
-        cursor.execute("ANALYZE " + ", ".join(connection.ops.quote_name(table) for table in HOLD_TABLES))
+    _analyze(list(HOLD_TABLES))  # they grow together, and a hold's plans read both: analyse both
     return list(HOLD_TABLES)
 
 
