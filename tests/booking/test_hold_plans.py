@@ -70,14 +70,28 @@ def _growth(function: str) -> tuple[int, int]:
     earlier_sale = make_event(rows=HOLDS // 50 + 2, seats_per_row=50, max_held_seats_per_ip=10_000)
     _hold_many(earlier_sale, HOLDS)
     event = make_event(rows=HOLDS // 50 + 2, seats_per_row=50, max_held_seats_per_ip=10_000)
+    _take_statistics()
+    early, late, _ = _a_sale(function, event)
+    return early, late
+
+
+def _take_statistics(*, vacuum: bool = False) -> None:
+    """Statistics of the holds' tables as they are now (the seats' as generate_seat_grid leaves them)."""
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE booking_bookingintent, booking_intentseat, booking_booking, booking_bookedseat")
+        cursor.execute(
+            ("VACUUM " if vacuum else "")
+            + "ANALYZE booking_bookingintent, booking_intentseat, booking_booking, booking_bookedseat"
+        )
     services.refresh_seat_statistics()
+
+
+def _a_sale(function: str, event) -> tuple[int, int, list[str]]:
+    """Buffers of the 11th hold and of one after HOLDS more; the event's seat labels."""
     labels = _hold_many(event, 10)
     early = _buffers_of_one_hold(function, event, labels[-1], 1)
     _hold_many(event, HOLDS, first=10)
     late = _buffers_of_one_hold(function, event, labels[-2], 2)
-    return early, late
+    return early, late, labels
 
 
 def test_a_hold_reads_as_much_after_1500_holds_as_after_10():
@@ -120,14 +134,10 @@ def test_on_a_new_database_the_hold_statistics_follow_the_first_sale():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM booking_bookingintent")
         assert cursor.fetchone()[0] == 0
-        # As new: without the earlier tests' rolled-back holds (autovacuum is off on the CI machine).
-        cursor.execute("VACUUM ANALYZE booking_bookingintent, booking_intentseat, booking_booking, booking_bookedseat")
-    services.refresh_seat_statistics()
+    # As new: without the earlier tests' rolled-back holds (autovacuum is off on the CI machine).
+    _take_statistics(vacuum=True)
     assert services.refresh_hold_statistics() == []  # empty tables: nothing to do
-    labels = _hold_many(event, 10)
-    early = _buffers_of_one_hold(hold_variants.ORIGINAL, event, labels[-1], 1)
-    _hold_many(event, HOLDS, first=10)
-    stale = _buffers_of_one_hold(hold_variants.ORIGINAL, event, labels[-2], 2)
+    early, stale, labels = _a_sale(hold_variants.ORIGINAL, event)
     assert stale >= early + 30, (early, stale)
 
     assert _refreshed_hold_statistics() == ["booking_bookingintent", "booking_intentseat"]
