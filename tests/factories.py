@@ -39,3 +39,9 @@ def browser(owner: str, **defaults) -> Client:
     client = Client(**defaults)
     client.cookies[tokens.VISITOR_COOKIE] = tokens.visitor_cookie_value(owner)
     return client
+
+
+def seat_list_url(event) -> str:
+    """The seat page without JavaScript: gated, like the availability documents (the shell of the
+    seat page alone is not, see the gate's `_is_shell`)."""
+    return f"/events/{event.slug}/seats/?section=all"

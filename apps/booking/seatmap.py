@@ -2,8 +2,9 @@
 availability per inventory generation. Each is built once, kept gzipped in Redis and answered
 with an ETag, so an unchanged map costs a 304 and a changed one a few hundred bytes.
 
-- The shell (`/events/<slug>/seats/`): HTML with no per-buyer byte (the hold's CSRF token travels
-  in the CSRF cookie, which static/js/seatmap.js reads), pre-built like the event page.
+- The shell (`/events/<slug>/seats/`): HTML with no per-buyer byte and no cookie, pre-built like
+  the event page and, like it, not gated and micro-cached by nginx. The hold's CSRF token travels
+  in the CSRF cookie, which the availability sets and static/js/seatmap.js reads.
 - The layout (`/events/<slug>/layout.json?v=<version>`): sections, rows, seat numbers and prices.
   Seat changes do not touch it, so it is kept for INVENTORY_CACHE_SECONDS whatever the generation,
   and under its version it never changes (immutable for browsers and caches).

@@ -30,7 +30,7 @@ from apps.booking.rendering import seat_grid_html
 from apps.booking.templatetags.booking_tags import event_clock
 from apps.core import metrics
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
-from apps.core.prebuilt import respond
+from apps.core.prebuilt import PUBLIC_CACHE_CONTROL, respond
 
 
 def _event_or_404(slug: str):
@@ -156,17 +156,13 @@ def _render_seat_map(request, event, *, section: str = "all", form=None, error=N
 
 @require_GET
 def seat_map(request, slug: str):
-    """The seat page: the shell drawn by seatmap.js, the same bytes for every buyer; with
-    `?section=` the form for browsers without JavaScript."""
+    """The seat page: the shell drawn by seatmap.js, the same bytes for every buyer, with no
+    cookie, so nginx and browsers keep it like an event page (the gate lets it through: the
+    documents it reads are gated); with `?section=` the form for browsers without JavaScript."""
     if "section" in request.GET:
         return _render_seat_map(request, _event_or_404(slug), section=request.GET["section"])
     page = seatmap.shell(slug, released=bool(request.GET.get("released")), load_event=lambda: _event_or_404(slug))
-    response = seatmap.answer(request, page, content_type=seatmap.HTML, cache_control=seatmap.PRIVATE)
-    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
-        # The hold's CSRF token comes from this cookie (seatmap.js), not from the page: mint the
-        # cookie only (rotate_token), without get_token's masked copy for a page, half the work.
-        rotate_token(request)
-    return response
+    return seatmap.answer(request, page, content_type=seatmap.HTML, cache_control=PUBLIC_CACHE_CONTROL)
 
 
 @require_GET
@@ -184,10 +180,17 @@ def seat_layout(request, slug: str):
 
 
 def _availability(request, slug: str, **which):
+    """The first gated document seatmap.js reads, before any hold: a new visitor's CSRF cookie is
+    minted here, not by the shell (which every visitor shares, cookies and all, from nginx). The hold
+    takes its token from the cookie, so rotate_token mints the cookie alone, without get_token's
+    masked copy for a page."""
     document = seatmap.availability(_event_or_404(slug).id, **which)
     if document is None:
         raise Http404("No such event or section.")
-    return seatmap.answer(request, document, content_type=seatmap.JSON, cache_control=seatmap.PRIVATE)
+    response = seatmap.answer(request, document, content_type=seatmap.JSON, cache_control=seatmap.PRIVATE)
+    if settings.CSRF_COOKIE_NAME not in request.COOKIES:
+        rotate_token(request)
+    return response
 
 
 @require_GET

@@ -13,6 +13,7 @@ from django.utils.cache import get_conditional_response
 
 PUBLIC_MAX_AGE = 2  # seconds a browser, CDN or the nginx micro-cache may reuse a public page
 STALE_SECONDS = 10  # ... and may serve it stale while fetching a fresh one
+PUBLIC_CACHE_CONTROL = f"public, max-age={PUBLIC_MAX_AGE}, stale-while-revalidate={STALE_SECONDS}"
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def prebuild(body: bytes, content_type: str = "text/html; charset=utf-8") -> Pre
 
 def _cache_headers(response: HttpResponse, page: Prebuilt) -> HttpResponse:
     response["ETag"] = page.etag
-    response["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}, stale-while-revalidate={STALE_SECONDS}"
+    response["Cache-Control"] = PUBLIC_CACHE_CONTROL
     return response
 
 

@@ -1,4 +1,5 @@
-"""The gate in front of the booking pages (seat map, hold, checkout) of events whose room is on.
+"""The gate in front of the booking pages (the seat map's availability and its form, the hold,
+checkout) of events whose room is on.
 
 Cost model: a request to any other URL pays two `str.startswith`. A gated request pays the
 token's HMAC check (no I/O) and one Redis round trip (the GATE script reads the room's mode
@@ -43,8 +44,9 @@ from apps.waitingroom.errors import InWaitingRoom, RateLimited
 
 logger = logging.getLogger(__name__)
 
-# Everything under seats/ is gated: the seat page and its availability documents (which seats are
-# free is what admission grants); the event's layout (/events/<slug>/layout.json) is not.
+# Everything under seats/ is gated: the availability documents (which seats are free is what
+# admission grants) and the seat page without JavaScript (`seats/?section=`). Not gated: the event's
+# layout (/events/<slug>/layout.json), and the seat page's shell (`seats/` alone, see `_is_shell`).
 EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/")
 CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/(?P<rest>.*)$")
 # Checkout URLs that never wait on the room (nor on its Redis): the payment's verify call comes
@@ -52,6 +54,20 @@ CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/(?P<rest>.*
 UNGATED_CHECKOUT = ("pay/verify/", "pay/status/")
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0
+
+
+def _is_shell(request, event_match: re.Match | None) -> bool:
+    """The seat page's shell: the same bytes for every visitor, and nothing in it about which seats
+    are free (seatmap.js reads that from the gated availability, whose answer sends a visitor in
+    line to the waiting page). It passes with no visitor cookie and no lease renewal, so that
+    nginx and browsers may keep it: during a drop an admitted buyer's page costs no Django request."""
+    return (
+        event_match is not None
+        and event_match["page"] == "seats"
+        and event_match.end() == len(request.path_info)
+        and request.method in ("GET", "HEAD")
+        and "section" not in request.GET
+    )
 
 
 class WaitingRoomGate:
@@ -67,7 +83,7 @@ class WaitingRoomGate:
             return self.get_response(request)
         event_match = EVENT_PATH.match(path)
         checkout_match = None if event_match else CHECKOUT_PATH.match(path)
-        if event_match is None and checkout_match is None:
+        if (event_match is None and checkout_match is None) or _is_shell(request, event_match):
             return self.get_response(request)
         # Every browser on these URLs has a visitor id, staff too and whether the room is on or off:
         # it is who owns a hold (the booking core lets only the owner reach a hold's URLs).

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.booking import inventory, services
 from apps.booking.models import BookingIntent, Seat
+from apps.core.prebuilt import PUBLIC_CACHE_CONTROL
 from apps.waitingroom import services as room_services
 from tests.factories import buyer, make_event
 from tests.waitingroom.conftest import open_room
@@ -63,9 +64,9 @@ def test_the_shell_is_the_same_bytes_for_every_buyer_and_costs_no_query(client, 
     assert first.status_code == 200 and first["Content-Encoding"] == "gzip"
     html = body(first).decode()
     assert "choose your seats" in html and "csrfmiddlewaretoken" not in html
-    assert first["Cache-Control"] == "private, no-cache" and first["ETag"].startswith('W/"')
-    assert settings.CSRF_COOKIE_NAME in first.cookies  # the hold's token comes from the cookie
-    assert not settings.CSRF_COOKIE_HTTPONLY  # ... which seatmap.js must be able to read
+    # Any cache may keep it for a moment, like an event page: it sets no cookie and varies on none.
+    assert first["Cache-Control"] == PUBLIC_CACHE_CONTROL and first["ETag"].startswith('W/"')
+    assert not first.cookies and first["Vary"] == "Accept-Encoding"
 
     other = Client()
     with django_assert_num_queries(0):  # pre-built: no template, no database
@@ -313,8 +314,15 @@ def test_the_first_view_of_a_50000_seat_event_costs_at_most_100_kb(client, stadi
 
 
 def test_the_script_holds_with_the_token_from_the_csrf_cookie(event):
+    """The shell sets no cookie: the availability, which seatmap.js reads before any hold, mints the
+    CSRF cookie, and the script sends its value in the header."""
     browser = Client(enforce_csrf_checks=True)
-    token = browser.get(seats_url(event)).cookies[settings.CSRF_COOKIE_NAME].value
+    assert not browser.get(seats_url(event)).cookies
+    minted = browser.get(seats_url(event, "availability.json"))
+    token = minted.cookies[settings.CSRF_COOKIE_NAME].value
+    assert not settings.CSRF_COOKIE_HTTPONLY  # ... which seatmap.js must be able to read
+    again = browser.get(seats_url(event, "availability.json"), HTTP_IF_NONE_MATCH=minted["ETag"])
+    assert again.status_code == 304 and settings.CSRF_COOKIE_NAME not in again.cookies  # minted once
     data = {**FORM, "seat": ["A-1", "A-2"]}
     refused = browser.post(f"/events/{event.slug}/hold/", data, HTTP_ACCEPT="application/json")
     assert refused.status_code == 403 and not BookingIntent.objects.exists()
@@ -361,11 +369,13 @@ def test_without_javascript_a_large_venue_shows_one_section(client, stadium, dja
 # --- The waiting room's gate -----------------------------------------------------------------
 
 
-def test_availability_is_gated_like_the_seat_page_and_the_layout_is_not(event):
+def test_availability_is_gated_like_the_seat_list_and_the_layout_and_shell_are_not(event):
     open_room(event, capacity=10, rate_per_minute=600)
     section = event.sections.get().id
     outsider = Client()
-    assert outsider.get(seats_url(event)).status_code == 302
+    assert outsider.get(seats_url(event) + "?section=all").status_code == 302
+    shell = outsider.get(seats_url(event))
+    assert shell.status_code == 200 and "choose your seats" in body(shell).decode()
     for rest in ("overview.json", "availability.json", f"availability/{section}.json"):
         response = outsider.get(seats_url(event, rest), HTTP_ACCEPT="application/json")
         assert response.status_code == 429 and response.json()["queue_url"] == f"/queue/{event.slug}/", rest

@@ -18,7 +18,7 @@ from apps.payments.models import Payment
 from apps.waitingroom import queue, services
 from apps.waitingroom.contract import RoomKeys, RoomMode
 from devstack.redis_server import RedisServer
-from tests.factories import browser, buyer, make_event
+from tests.factories import browser, buyer, make_event, seat_list_url
 from tests.waitingroom.conftest import open_room
 
 pytestmark = pytest.mark.django_db
@@ -35,8 +35,8 @@ def audit_is_clean() -> None:
 
 
 def seats_pass(client: Client, event) -> bool:
-    """Whether the gate lets this browser reach the seat map (else: the waiting page)."""
-    response = client.get(f"/events/{event.slug}/seats/")
+    """Whether the gate lets this browser reach the seat list (else: the waiting page)."""
+    response = client.get(seat_list_url(event))
     assert response.status_code in (200, 302), response.status_code
     return response.status_code == 200
 
@@ -155,7 +155,7 @@ def test_verify_and_ticket_answer_with_redis_down_and_the_rest_is_503_not_500(pr
     assert ticket.status_code == 200 and booking.reference in ticket.content.decode()
     # The rest of the room's URLs: a 503 with Retry-After, never a 500.
     for response in (
-        holder.get(f"/events/{event.slug}/seats/"),
+        holder.get(seat_list_url(event)),
         holder.get(f"/checkout/{unpaid.intent.id}/"),
         holder.get(f"/queue/{event.slug}/status"),
         holder.post(f"/events/{event.slug}/hold/", {"seat": "A-3"}),

@@ -36,10 +36,12 @@ def arrive(base: str, slug: str) -> int:
 
 
 def buy(base: str, slug: str, i: int) -> int:
-    """A buyer opens the seat page (its cookies) and holds one seat, as seatmap.js does."""
+    """A buyer opens the seat page and reads its availability (its cookies), and holds one seat, as
+    seatmap.js does."""
     row, number = divmod(i % (ROWS * PER_ROW), PER_ROW)
     with httpx.Client(base_url=base, timeout=20) as http:
         http.get(f"/events/{slug}/seats/")
+        http.get(f"/events/{slug}/seats/availability.json")
         answer = http.post(
             f"/events/{slug}/hold/",
             data={"seat": f"{chr(65 + row)}-{number + 1}", "name": f"Buyer {i}", "email": f"b{i}@x.test"}

@@ -37,14 +37,20 @@ def through(bouncer: PgBouncer) -> dict[str, str]:
 
 
 class Buyer:
-    """A browser: opens the seat page (its cookies), then holds as seatmap.js does."""
+    """A browser: opens the seat page and reads its availability (its cookies), then holds as
+    seatmap.js does."""
 
     def __init__(self, base: str, slug: str, n: int, *, email: str | None = None):
         self.http = httpx.Client(base_url=base, timeout=30)
         self.slug, self.n, self.email = slug, n, email or f"buyer{n}@surge.test"
 
-    def open(self) -> "Buyer":
+    def read_map(self) -> httpx.Response:
+        """The seat page, then its availability (the answer returned: a 503 while the database is away)."""
         self.http.get(f"/events/{self.slug}/seats/").raise_for_status()
+        return self.http.get(f"/events/{self.slug}/seats/availability.json")
+
+    def open(self) -> "Buyer":
+        self.read_map().raise_for_status()
         return self
 
     def hold(self, seat: str) -> httpx.Response:
@@ -104,7 +110,10 @@ def test_pgbouncer_restarted_mid_traffic_answers_503_then_recovers_and_sells_no_
                 seat = "A-1" if turn % 5 == 4 else seats[(1 + turn * 8 + k) % len(seats)]
                 turn += 1
                 try:
-                    reply = Buyer(base, event.slug, k * 1000 + turn).open().hold(seat)
+                    buyer = Buyer(base, event.slug, k * 1000 + turn)
+                    reply = buyer.read_map()
+                    if reply.status_code == 200:
+                        reply = buyer.hold(seat)
                     answers.append((time.monotonic(), reply.status_code, reply.headers.get("Retry-After", "")))
                 except (httpx.HTTPError, httpx.HTTPStatusError) as error:  # a connection cut by the restart
                     answers.append((time.monotonic(), 0, type(error).__name__))

@@ -52,6 +52,7 @@ class Buyer:
 
     def hold(self, seat: str) -> httpx.Response:
         self.get(f"/events/{self.slug}/seats/")
+        self.get(f"/events/{self.slug}/seats/availability.json")  # as seatmap.js: its cookies
         reply = self.http.post(
             f"/events/{self.slug}/hold/",
             data={"seat": seat, "name": f"Buyer {self.n}", "email": f"b{self.n}@surge.test", "phone": "+919800000000"},

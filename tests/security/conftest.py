@@ -7,6 +7,7 @@ from django.test import Client
 
 from apps.booking.models import BookingIntent
 from apps.payments.models import Payment
+from tests.factories import seat_list_url
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def ops(client):
 
 def hold_and_checkout(client: Client, event, labels: list[str], n: int = 1) -> tuple[BookingIntent, Payment]:
     """A buyer opens the seat map, holds seats through its form and opens checkout (which creates the order)."""
-    assert client.get(f"/events/{event.slug}/seats/").status_code == 200
+    assert client.get(seat_list_url(event)).status_code == 200
     response = client.post(
         f"/events/{event.slug}/hold/",
         {"seat": labels, "name": f"Buyer {n}", "email": f"buyer{n}@example.com", "phone": "+919876543210"},

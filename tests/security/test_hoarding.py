@@ -203,14 +203,15 @@ def test_one_address_cannot_join_the_line_as_many_visitors_at_once():
 
 def race_for_the_venue(live_server, event, count: int = 20) -> list[int]:
     """`count` browsers (own cookie jars), one address (the live server sees 127.0.0.1), each opens
-    the seat map, then all post their holds at the same instant (with the CSRF token from the
-    cookie the seat page set, in the header, as its script does)."""
+    the seat map and reads its availability, then all post their holds at the same instant (with
+    the CSRF token from the cookie the availability set, in the header, as the map's script does)."""
     browsers = []
     for i in range(count):
         http = httpx.Client(base_url=live_server.url, timeout=60)
-        page = http.get(f"/events/{event.slug}/seats/")
-        assert page.status_code == 200
-        browsers.append((http, page.cookies[settings.CSRF_COOKIE_NAME]))
+        assert http.get(f"/events/{event.slug}/seats/").status_code == 200
+        availability = http.get(f"/events/{event.slug}/seats/availability.json")
+        assert availability.status_code == 200
+        browsers.append((http, availability.cookies[settings.CSRF_COOKIE_NAME]))
 
     def attempt(i):
         http, token = browsers[i]

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.factories import make_event
+from tests.factories import make_event, seat_list_url
 from tests.waitingroom.conftest import open_room
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def test_the_gate_reads_a_session_cookie_without_the_database(client, django_ass
     the session store is Redis alone, never a database fallback."""
     event = make_event()
     open_room(event)
-    seats = f"/events/{event.slug}/seats/"
+    seats = seat_list_url(event)
     client.cookies[settings.SESSION_COOKIE_NAME] = secrets.token_hex(16)
     with django_assert_num_queries(0):
         response = client.get(seats)

@@ -17,7 +17,7 @@ from apps.booking.models import BookingIntent
 from apps.waitingroom import queue, services, tokens
 from apps.waitingroom.contract import RoomKeys
 from apps.waitingroom.middleware import WaitingRoomGate
-from tests.factories import buyer, make_event
+from tests.factories import buyer, make_event, seat_list_url
 from tests.waitingroom.conftest import open_room
 
 pytestmark = pytest.mark.django_db
@@ -66,13 +66,14 @@ def test_gate_makes_no_database_query(gate, room, django_assert_num_queries):
     off = make_event()
     services.mirror_config(config=services.ensure_config(event=off))  # mode off (the tests' default)
     token = admit(room, "inside-1")
-    seats = f"/events/{room.slug}/seats/"
+    seats = seat_list_url(room)
+    availability = f"/events/{room.slug}/seats/availability.json"
     with django_assert_num_queries(0):
         waiting = gate(gate_request(seats, visitor="newcomer"))
-        waiting_json = gate(gate_request(seats, visitor="newcomer", as_json=True))
+        waiting_json = gate(gate_request(availability, visitor="newcomer", as_json=True))
         admitted = gate(gate_request(seats, visitor="inside-1", token_for=room.id, token=token))
         hold = gate(gate_request(f"/events/{room.slug}/hold/", visitor="inside-1", token_for=room.id, token=token))
-        room_off = gate(gate_request(f"/events/{off.slug}/seats/", visitor="anyone"))
+        room_off = gate(gate_request(seat_list_url(off), visitor="anyone"))
         event_page = gate(gate_request(f"/events/{room.slug}/", visitor="anyone"))
         no_cookie = gate(gate_request(seats))
     assert waiting.status_code == 302 and waiting["Location"].startswith(f"/queue/{room.slug}/?next=")
@@ -81,6 +82,22 @@ def test_gate_makes_no_database_query(gate, room, django_assert_num_queries):
     assert admitted.content == b"the view" and hold.content == b"the view"
     assert room_off.content == b"the view" and event_page.content == b"the view"
     assert no_cookie.status_code == 302 and tokens.VISITOR_COOKIE in no_cookie.cookies
+
+
+def test_the_seat_pages_shell_passes_the_gate_with_no_cookie_and_its_form_does_not(gate, room):
+    """The shell is the same bytes for everyone and names no free seat: it passes with nothing set
+    on it (so nginx may keep it for every visitor). Its query-string variants are not the shell: the
+    page without JavaScript lists which seats are free."""
+    shell = f"/events/{room.slug}/seats/"
+    passed = gate(gate_request(shell))
+    assert passed.content == b"the view" and not passed.cookies
+    assert gate(gate_request(shell, method="head")).content == b"the view"
+    released = gate(gate_request(shell + "?released=1"))
+    assert released.content == b"the view" and not released.cookies
+    for gated in (shell + "?section=all", shell + "?section=1&released=1", shell + "availability.json"):
+        refused = gate(gate_request(gated))
+        assert refused.status_code == 302 and refused["Location"].startswith(f"/queue/{room.slug}/"), gated
+    assert gate(gate_request(f"/events/{room.slug}/hold/", method="post")).status_code == 302
 
 
 def test_forged_tampered_expired_and_misbound_tokens_are_refused(gate, room):
@@ -94,7 +111,7 @@ def test_forged_tampered_expired_and_misbound_tokens_are_refused(gate, room):
     head, _, sig = genuine.rpartition(":")
     tampered = f"{head[:-2]}xx:{sig}"
     other_visitor = tokens.issue(event_id=room.id, visitor_id="someone-else")[0]
-    seats = f"/events/{room.slug}/seats/"
+    seats = seat_list_url(room)
 
     assert gate(gate_request(seats, visitor="v1", token_for=room.id, token=genuine)).status_code == 200
     for bad in (for_other_event, expired, forged, tampered, other_visitor, "garbage"):
@@ -106,7 +123,7 @@ def test_forged_tampered_expired_and_misbound_tokens_are_refused(gate, room):
 
 
 def test_redis_down_gives_503_on_gated_urls_and_the_event_page_still_works(client, room, settings):
-    seats = f"/events/{room.slug}/seats/"
+    seats = seat_list_url(room)
     assert client.get(seats).status_code == 302  # the room is known to be on
     settings.CACHES = DEAD_REDIS
     response = client.get(seats)
@@ -114,6 +131,7 @@ def test_redis_down_gives_503_on_gated_urls_and_the_event_page_still_works(clien
     assert client.post(f"/events/{room.slug}/hold/", {"seat": "A-1"}).status_code == 503
     assert client.get(seats, HTTP_ACCEPT="application/json").json()["error"] == "unavailable"
     assert client.get(f"/events/{room.slug}/").status_code == 200
+    assert client.get(f"/events/{room.slug}/seats/").status_code == 200  # the shell: anyone's, built anew
     assert client.get("/healthz").status_code == 200
     # A process that never saw the event assumes the default mode of new events.
     settings.WAITING_ROOM_DEFAULT_MODE = "always"
@@ -123,14 +141,19 @@ def test_redis_down_gives_503_on_gated_urls_and_the_event_page_still_works(clien
 def test_staff_bypass_the_gate(client, room):
     staff = get_user_model().objects.create_user("ops", password="x", is_staff=True)
     client.force_login(staff)
-    assert client.get(f"/events/{room.slug}/seats/").status_code == 200
+    assert client.get(seat_list_url(room)).status_code == 200
 
 
 def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_commit_callbacks):
     seats = f"/events/{room.slug}/seats/"
-    first = client.get(seats)
-    assert first.status_code == 302
-    queue_url = first["Location"]
+    availability = f"{seats}availability.json"
+    # The seat page's shell is anyone's; the availability it reads next (seatmap.js) sends the
+    # visitor in line, to the waiting page.
+    shell = client.get(seats)
+    assert shell.status_code == 200 and not shell.cookies
+    first = client.get(availability, HTTP_ACCEPT="application/json")
+    assert first.status_code == 429
+    queue_url = first.json()["queue_url"]
     visitor = tokens.visitor_id_of(client.cookies[tokens.VISITOR_COOKIE].value)  # minted and signed by the gate
     # The waiting page is the same for everyone; its first status call joins, and this one
     # admits at once (capacity is free) and says where to go on.
@@ -139,7 +162,7 @@ def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_
     poll = client.get(f"/queue/{room.slug}/status?next={seats}")
     assert poll.json()["state"] == "admitted" and poll.json()["next"] == seats
     assert tokens.cookie_name(room.id) in poll.cookies
-    assert client.get(seats).status_code == 200
+    assert client.get(availability, HTTP_ACCEPT="application/json").status_code == 200
 
     with django_capture_on_commit_callbacks(execute=True):  # the hold is announced after commit
         response = client.post(f"/events/{room.slug}/hold/", {"seat": ["A-1", "A-2"], **_form(buyer(1))})
@@ -158,7 +181,7 @@ def test_buyer_journey_through_the_waiting_room(client, room, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         booking_services.release_intent(intent_id=intent_id)
     assert queue.client().zscore(RoomKeys.of(room.id).inside, visitor) is None  # slot freed at once
-    assert client.get(seats).status_code == 302
+    assert client.get(availability, HTTP_ACCEPT="application/json").status_code == 429
 
 
 def test_hold_is_rate_limited_per_visitor(client, room, settings):

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.waitingroom import presentation, queue, services, tokens
 from apps.waitingroom.contract import RoomKeys
-from tests.factories import make_event
+from tests.factories import make_event, seat_list_url
 from tests.waitingroom.conftest import open_room
 
 pytestmark = pytest.mark.django_db
@@ -82,14 +82,14 @@ def test_gated_requests_renew_the_sliding_session():
     client.get(f"/queue/{event.slug}/place")  # admitted at once
     inside = RoomKeys.of(event.id).inside
     queue.client().zadd(inside, {"v": services.now_ms() + 5_000})  # about to lapse
-    assert client.get(f"/events/{event.slug}/seats/").status_code == 200
+    assert client.get(f"/events/{event.slug}/seats/availability.json").status_code == 200
     assert queue.client().zscore(inside, "v") > services.now_ms() + 100_000  # renewed to ~2 min
 
 
 def test_at_sale_open_mode_gates_from_the_opening():
     event = make_event(sale_opens_at=timezone.now() + timedelta(hours=1))
     open_room(event, mode="at_sale_open")
-    seats = f"/events/{event.slug}/seats/"
+    seats = seat_list_url(event)
     assert visitor_client("a").get(seats).status_code == 200  # before the opening: browse freely
     event.sale_opens_at = timezone.now() - timedelta(seconds=1)
     event.save()
