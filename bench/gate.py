@@ -1,7 +1,7 @@
 """What the waiting room costs: req/s and p50/p99 over HTTP, in one run, of
 
-  gated    the seat map of an event whose room is on, for an admitted visitor
-  off      the same page of an event whose room is off
+  gated    the seat availability of an event whose room is on, for an admitted visitor
+  off      the same document of an event whose room is off
   status   the waiting page's status endpoint, for a visitor in line
   trivial  /healthz (touches nothing)
 
@@ -136,9 +136,9 @@ def setup_data():
     )
     return (
         {
-            "gated": (f"/events/{on.slug}/seats/", inside_cookie),
+            "gated": (f"/events/{on.slug}/seats/availability.json", inside_cookie),
             "off": (
-                f"/events/{events['off'].slug}/seats/",
+                f"/events/{events['off'].slug}/seats/availability.json",
                 f"{tokens.VISITOR_COOKIE}={tokens.visitor_cookie_value('bench-other')}",
             ),
             "status": (
@@ -173,7 +173,7 @@ def gate_in_process(event, token: str, rounds: int = 5000) -> dict:
         }
         return r
 
-    seats, other = f"/events/{event.slug}/seats/", "/about/"
+    seats, other = f"/events/{event.slug}/seats/availability.json", "/about/"
     timings = {"admitted": [], "not gated": []}
     for label, path in (("admitted", seats), ("not gated", other)):
         for _ in range(200):

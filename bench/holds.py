@@ -6,7 +6,7 @@
 Each run, through nginx, with the lobby and booking lanes given the same processes and threads
 (the trivial view /healthz is served by the lobby, the rest by the booking lane):
   trivial view   GET /healthz, before the phases and after them (the ratios' baseline is both)
-  hold           each buyer holds one distinct seat (its seat page fetched first, not timed)
+  hold           each buyer holds one distinct seat (its seat map read first, not timed)
   whole buyer    the seat map as seatmap.js reads it (shell, layout, availability), then the hold
   hot seat       every buyer tries the same seat: one 201, the rest 409 conflicts
   stadium hold   holds of distinct seats on a 50,000-seat event (the rate must not depend on size)
@@ -60,17 +60,16 @@ def hold_request(http, base: str, slug: str, i: int, seat: str, cookies: dict[st
 
 
 async def holds(base: str, slug: str, name: str, buyers: int, concurrency: int, seat_for, first_person: int) -> Stats:
-    """`buyers` holds; each buyer first opens the seat page (its cookies), untimed, as a browser would."""
+    """`buyers` holds; each buyer first reads the seat map (its cookies), untimed, as a browser would."""
     crowd = Crowd(base, per_address=1, connections=2)
     jars: dict[int, dict[str, str]] = {}
     try:
 
         async def open_page(i):
-            reply = await (await crowd.http(first_person + i)).get(seatmap.shell_path(slug))
-            jars[i] = reply.cookies
-            return reply
+            jars[i], availability = await seatmap.open_seat_map(await crowd.http(first_person + i), slug)
+            return availability
 
-        await drive(f"{name}: seat page (setup)", buyers, concurrency, open_page)
+        await drive(f"{name}: seat map (setup)", buyers, concurrency, open_page)
 
         async def hold(i):
             http = await crowd.http(first_person + i)
@@ -88,10 +87,8 @@ async def whole_buyers(base: str, slug: str, buyers: int, concurrency: int, firs
 
         async def whole_buyer(i):
             http = await crowd.http(first_person + i)
-            page = await http.get(seatmap.shell_path(slug))
-            await http.get(seatmap.layout_path(slug))
-            await http.get(seatmap.availability_path(slug))
-            return await hold_request(http, base, slug, first_person + i, seat_label(i), page.cookies)
+            jar, _ = await seatmap.open_seat_map(http, slug)
+            return await hold_request(http, base, slug, first_person + i, seat_label(i), jar)
 
         return await drive("whole buyer (seat map + hold)", buyers, concurrency, whole_buyer)
     finally:

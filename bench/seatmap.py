@@ -40,3 +40,15 @@ def free_labels(layout: dict, availability: dict) -> list[str]:
                 if (row, number) not in taken:
                     free.append(labels.get(f"{row}-{number}", f"{row}-{number}"))
     return free
+
+
+async def open_seat_map(http, slug: str):
+    """What a browser does to show the map: the shell, the layout and the availability, each sent
+    the cookies the ones before it set. Returns that cookie jar (the hold's CSRF token is in it)
+    and the availability's answer."""
+    jar: dict[str, str] = {}
+    for path in (shell_path(slug), layout_path(slug), availability_path(slug)):
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
+        reply = await http.get(path, headers=headers)
+        jar.update(reply.cookies)
+    return jar, reply

@@ -218,7 +218,7 @@ async def one_buyer(run: Run, http: Http, index: int) -> Buyer:
                     "email": f"buyer{index}@surge.test",
                     "phone": "+919800000000",
                 },
-                # As seatmap.js does: the token from the CSRF cookie the shell set, in the header.
+                # As seatmap.js does: the token from the CSRF cookie (the availability set it), in the header.
                 headers={
                     "Accept": "application/json",
                     "Referer": run.base + "/",

@@ -40,17 +40,14 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
 
         async def whole_buyer(i):
             http = await crowd.http(20_000 + i)
-            page = await http.get(seatmap.shell_path(slug))
-            await http.get(seatmap.layout_path(slug))
-            await http.get(seatmap.availability_path(slug))
-            token = page.cookies["csrftoken"]
+            jar, _ = await seatmap.open_seat_map(http, slug)
             return await http.post(
                 f"/events/{slug}/hold/",
                 data={"seat": seat_label(i), "name": "W", "email": f"w{i}@surge.test", "phone": "+919800000000"},
                 headers={
                     "Accept": "application/json",
-                    "Cookie": f"csrftoken={token}",
-                    "X-CSRFToken": token,
+                    "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
+                    "X-CSRFToken": jar["csrftoken"],
                     "Referer": base + "/",
                 },
             )
