@@ -30,6 +30,8 @@ def test_waiting_page_shows_position_and_moves_to_the_seat_map_when_admitted(liv
     open_room(event, capacity=1, rate_per_minute=600)
     assert services.poll_status(event_id=event.id, visitor_id="someone-inside", ip="10.0.0.9").state == "admitted"
 
+    # The seat page's shell is anyone's: the availability its script reads answers 429, which
+    # sends the visitor to the line.
     page.goto(f"{live_server.url}/events/{event.slug}/seats/")
     page.wait_for_url(f"**/queue/{event.slug}/**")
     expect(page.locator("#wr-position")).to_have_text("1")  # the page's first status call is the join
