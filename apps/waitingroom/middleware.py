@@ -21,7 +21,8 @@ page polls the status to reach its ticket), and the views check the owner (and t
 
 Every request on these URLs, staff's included, carries `request.visitor_id`: the visitor id from
 the signed `wr_vid` cookie, minted when missing or not genuine. The booking core takes it as the
-owner of the holds made with it.
+owner of the holds made with it. The one exception is the seat page's shell (`_is_shell`), which
+passes untouched so that every visitor can share one cached copy.
 """
 
 import logging
