@@ -30,6 +30,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 from apps.booking import inventory, rendering, selectors
 from apps.booking.models import Event
 from apps.booking.pages import forget_page, prebuilt_page, store_page
+from apps.core.prebuilt import PUBLIC_CACHE_CONTROL
 
 GZIP_LEVEL = 9  # compressed once per generation, sent many times: the smallest bytes are worth it
 SINGLE_VIEW_SEATS = 2_000  # up to this many seats the map shows every section at once
@@ -141,6 +142,14 @@ def sections_of(layout_document: Document) -> list[dict]:
 
 def shows_all_at_once(sections: list[dict]) -> bool:
     return len(sections) <= 1 or sum(s["seats"] for s in sections) <= SINGLE_VIEW_SEATS
+
+
+SHELL_PATH = re.compile(r"^/events/[-\w]+/seats/$")
+
+
+def answer_shell(request, document: Document) -> HttpResponse:
+    """The shell as every buyer gets it: public for a moment, like an event page (prebuilt.py)."""
+    return answer(request, document, content_type=HTML, cache_control=PUBLIC_CACHE_CONTROL)
 
 
 def _shell_path(slug: str, released: bool) -> str:

@@ -30,7 +30,7 @@ from apps.booking.rendering import seat_grid_html
 from apps.booking.templatetags.booking_tags import event_clock
 from apps.core import metrics
 from apps.core.http import client_ip, error_response, visitor_of, wants_json
-from apps.core.prebuilt import PUBLIC_CACHE_CONTROL, respond
+from apps.core.prebuilt import respond
 
 
 def _event_or_404(slug: str):
@@ -162,7 +162,7 @@ def seat_map(request, slug: str):
     if "section" in request.GET:
         return _render_seat_map(request, _event_or_404(slug), section=request.GET["section"])
     page = seatmap.shell(slug, released=bool(request.GET.get("released")), load_event=lambda: _event_or_404(slug))
-    return seatmap.answer(request, page, content_type=seatmap.HTML, cache_control=PUBLIC_CACHE_CONTROL)
+    return seatmap.answer_shell(request, page)
 
 
 @require_GET

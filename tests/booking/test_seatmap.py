@@ -75,6 +75,12 @@ def test_the_shell_is_the_same_bytes_for_every_buyer_and_costs_no_query(client, 
     assert client.get(seats_url(event), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
     plain = Client().get(seats_url(event))  # a client that cannot take gzip gets the same page
     assert "Content-Encoding" not in plain and plain.content == body(first)
+    # Answered ahead of the session and CSRF middleware: whatever cookies come, none go back, and
+    # nothing varies on them, so a shared cache may keep the answer.
+    junk = Client(HTTP_COOKIE=f"{settings.CSRF_COOKIE_NAME}=not-a-token; {settings.SESSION_COOKIE_NAME}=short")
+    with django_assert_num_queries(0):
+        odd = junk.get(seats_url(event), **GZIP)
+    assert odd.content == first.content and not odd.cookies and odd["Vary"] == "Accept-Encoding"
 
     config = config_of(first)
     assert config["mode"] == "all" and config["max"] == event.max_seats_per_buyer and config["on_sale"]

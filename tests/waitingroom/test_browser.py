@@ -1,6 +1,7 @@
 """The waiting page in a real headless Chromium (Debian's, driven by Playwright): it shows
 the position and moves on to the seat map by itself when the visitor is admitted."""
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,6 +47,8 @@ def test_waiting_page_shows_position_and_moves_to_the_seat_map_when_admitted(liv
     services.leave(event_id=event.id, visitor_ids=["someone-inside"])  # their booking ended
     page.wait_for_url(lambda url: urlsplit(url).path == f"/events/{event.slug}/seats/", timeout=15_000)
     assert "choose your seats" in page.locator("h1").inner_text()
+    # Drawn: the gated availability let the admitted visitor in (the shell alone is anyone's).
+    expect(page.locator("#seatmap")).to_have_attribute("data-ready", re.compile(r"^\d+$"))
     page.screenshot(path=str(OUTPUT / "waitingroom-admitted-seat-map.png"), full_page=True)
 
 
