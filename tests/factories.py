@@ -43,5 +43,5 @@ def browser(owner: str, **defaults) -> Client:
 
 def seat_list_url(event) -> str:
     """The seat page without JavaScript: gated, like the availability documents (the shell of the
-    seat page alone is not, see the gate's `_is_shell`)."""
+    seat page alone is not, see `apps.booking.seatmap.is_shell`)."""
     return f"/events/{event.slug}/seats/?section=all"

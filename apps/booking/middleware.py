@@ -13,14 +13,19 @@ class PublicPageShortcut:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method in ("GET", "HEAD"):
-            path = request.path_info
-            if PUBLIC_PATH.match(path):
-                page = prebuilt_page(path)
-                if page is not None:
-                    return respond(request, page)
-            elif seatmap.SHELL_PATH.match(path) and not request.GET:  # ?section=, ?released=: the view's
-                page = prebuilt_page(path)
-                if page is not None:
-                    return seatmap.answer_shell(request, seatmap.Document(page.body))
+        answer = self._answer_of(request)
+        page = prebuilt_page(request.path_info) if answer else None
+        if page is not None:
+            return answer(request, page)
         return self.get_response(request)  # missing or due a rebuild: the view renders and stores it
+
+    @staticmethod
+    def _answer_of(request):
+        """How a pre-built page of this request is answered, or None when it has none: the event
+        pages as they are kept, the shell (kept gzipped) as a seat map document. A shell with a
+        query string (?released=) is left to the view."""
+        if request.method in ("GET", "HEAD") and PUBLIC_PATH.match(request.path_info):
+            return respond
+        if not request.GET and seatmap.is_shell(request):
+            return lambda request, page: seatmap.answer_shell(request, seatmap.Document(page.body))
+        return None

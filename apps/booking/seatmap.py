@@ -147,6 +147,14 @@ def shows_all_at_once(sections: list[dict]) -> bool:
 SHELL_PATH = re.compile(r"^/events/[-\w]+/seats/$")
 
 
+def is_shell(request) -> bool:
+    """Whether this asks for the seat page's shell (`?released=` included; `?section=` is the seat
+    list without JavaScript). The same bytes for every visitor, and nothing in it about which seats
+    are free: not gated, no cookie set, so nginx and browsers keep one copy for everyone."""
+    shell = request.method in ("GET", "HEAD") and SHELL_PATH.match(request.path_info) is not None
+    return shell and "section" not in request.GET
+
+
 def answer_shell(request, document: Document) -> HttpResponse:
     """The shell as every buyer gets it: public for a moment, like an event page (prebuilt.py)."""
     return answer(request, document, content_type=HTML, cache_control=PUBLIC_CACHE_CONTROL)

@@ -21,8 +21,8 @@ page polls the status to reach its ticket), and the views check the owner (and t
 
 Every request on these URLs, staff's included, carries `request.visitor_id`: the visitor id from
 the signed `wr_vid` cookie, minted when missing or not genuine. The booking core takes it as the
-owner of the holds made with it. The one exception is the seat page's shell (`_is_shell`), which
-passes untouched so that every visitor can share one cached copy.
+owner of the holds made with it. The one exception is the seat page's shell (`seatmap.is_shell`),
+which passes untouched so that every visitor can share one cached copy.
 """
 
 import logging
@@ -35,6 +35,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from redis.exceptions import RedisError
 
+from apps.booking import seatmap
 from apps.core import metrics
 from apps.core.clock import now_ms
 from apps.core.errors import ApplicationError
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 # Everything under seats/ is gated: the availability documents (which seats are free is what
 # admission grants) and the seat page without JavaScript (`seats/?section=`). Not gated: the event's
-# layout (/events/<slug>/layout.json), and the seat page's shell (`seats/` alone, see `_is_shell`).
+# layout (/events/<slug>/layout.json), and the seat page's shell (`seatmap.is_shell`).
 EVENT_PATH = re.compile(r"^/events/(?P<slug>[-\w]+)/(?P<page>seats|hold)/")
 CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/(?P<rest>.*)$")
 # Checkout URLs that never wait on the room (nor on its Redis): the payment's verify call comes
@@ -55,20 +56,6 @@ CHECKOUT_PATH = re.compile(r"^/checkout/(?P<intent>[0-9a-fA-F-]{36})/(?P<rest>.*
 UNGATED_CHECKOUT = ("pay/verify/", "pay/status/")
 LOOKUP_TTL = 60.0  # a slug's event id never changes; a new event's slug is resolved within this
 LAST_KNOWN_TTL = 300.0
-
-
-def _is_shell(request, event_match: re.Match | None) -> bool:
-    """The seat page's shell: the same bytes for every visitor, and nothing in it about which seats
-    are free (seatmap.js reads that from the gated availability, whose answer sends a visitor in
-    line to the waiting page). It passes with no visitor cookie and no lease renewal, so that
-    nginx and browsers may keep it: during a drop an admitted buyer's page costs no Django request."""
-    return (
-        event_match is not None
-        and event_match["page"] == "seats"
-        and event_match.end() == len(request.path_info)
-        and request.method in ("GET", "HEAD")
-        and "section" not in request.GET
-    )
 
 
 class WaitingRoomGate:
@@ -84,7 +71,7 @@ class WaitingRoomGate:
             return self.get_response(request)
         event_match = EVENT_PATH.match(path)
         checkout_match = None if event_match else CHECKOUT_PATH.match(path)
-        if (event_match is None and checkout_match is None) or _is_shell(request, event_match):
+        if (event_match is None and checkout_match is None) or seatmap.is_shell(request):
             return self.get_response(request)
         # Every browser on these URLs has a visitor id, staff too and whether the room is on or off:
         # it is who owns a hold (the booking core lets only the owner reach a hold's URLs).
