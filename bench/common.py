@@ -93,6 +93,11 @@ class Stats:
 HTTP_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
+def cookie_header(jar: dict[str, str]) -> dict[str, str]:
+    """The Cookie header a browser with this jar sends (none for an empty jar)."""
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
+
+
 @dataclass
 class Reply:
     """What a load-generator request returns: status, headers and body, read in full."""

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import seatmap
-from bench.common import Crowd, Stats, describe_machine, drive, run_load, trivial_baseline
+from bench.common import Crowd, Stats, cookie_header, describe_machine, drive, run_load, trivial_baseline
 from devstack.env import bench_env
 from devstack.processes import ensure_database, manage
 from devstack.stack import front
@@ -52,7 +52,7 @@ def hold_request(http, base: str, slug: str, i: int, seat: str, cookies: dict[st
         data={"seat": seat, "name": f"Bench {i}", "email": f"bench{i}@surge.test", "phone": "+919800000000"},
         headers={
             "Accept": "application/json",
-            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+            **cookie_header(cookies),
             "X-CSRFToken": cookies["csrftoken"],
             "Referer": base + "/",
         },

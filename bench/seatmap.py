@@ -1,6 +1,9 @@
 """The seat map as the load generator's browsers read it: the shell page, the event's layout and
 its availability (apps/booking/seatmap.py). Pure functions over the two JSON documents, so the
-drop and the hold benchmarks pick seats the way static/js/seatmap.js does."""
+drop and the hold benchmarks pick seats the way static/js/seatmap.js does, and the reads a browser
+makes to show the map (open_seat_map)."""
+
+from bench.common import cookie_header
 
 
 def shell_path(slug: str) -> str:
@@ -48,7 +51,6 @@ async def open_seat_map(http, slug: str):
     and the availability's answer."""
     jar: dict[str, str] = {}
     for path in (shell_path(slug), layout_path(slug), availability_path(slug)):
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())} if jar else {}
-        reply = await http.get(path, headers=headers)
+        reply = await http.get(path, headers=cookie_header(jar))
         jar.update(reply.cookies)
     return jar, reply

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 from bench import seatmap
-from bench.common import HTTP_ERRORS, Http, Reply, Stats
+from bench.common import HTTP_ERRORS, Http, Reply, Stats, cookie_header
 from devstack.emulator import pay_call
 
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -33,7 +33,7 @@ class Buyer:
     requests_to_place: int | None = None  # requests it took from the first one to a known place
 
     def header(self) -> dict[str, str]:
-        return {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        return cookie_header(self.cookies)
 
     def absorb(self, response: Reply) -> None:
         for raw in response.headers.getall("Set-Cookie", []):

@@ -2,7 +2,7 @@
 
 from bench import seatmap
 from bench.common import Crowd, Stats, drive
-from bench.holds import seat_label
+from bench.holds import hold_request, seat_label
 
 
 async def arrival_path_phase(base: str, slug: str, requests: int, concurrency: int) -> tuple[Stats, Stats]:
@@ -41,16 +41,7 @@ async def capacity_phase(base: str, slug: str, buyers: int, concurrency: int) ->
         async def whole_buyer(i):
             http = await crowd.http(20_000 + i)
             jar, _ = await seatmap.open_seat_map(http, slug)
-            return await http.post(
-                f"/events/{slug}/hold/",
-                data={"seat": seat_label(i), "name": "W", "email": f"w{i}@surge.test", "phone": "+919800000000"},
-                headers={
-                    "Accept": "application/json",
-                    "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()),
-                    "X-CSRFToken": jar["csrftoken"],
-                    "Referer": base + "/",
-                },
-            )
+            return await hold_request(http, base, slug, 20_000 + i, seat_label(i), jar)
 
         return await drive("whole buyer (seat map + hold)", buyers, concurrency, whole_buyer)
     finally:
