@@ -45,3 +45,11 @@ def seat_list_url(event) -> str:
     """The seat page without JavaScript: gated, like the availability documents (the shell of the
     seat page alone is not, see `apps.booking.seatmap.is_shell`)."""
     return f"/events/{event.slug}/seats/?section=all"
+
+
+def read_seat_map(http, slug: str, base: str = ""):
+    """What a browser does on the seat page (an httpx client, `base` unless it has its own): the
+    shell (which must answer), then the availability its script reads, which sets the cookies a hold
+    needs. Returns the availability's answer."""
+    http.get(f"{base}/events/{slug}/seats/").raise_for_status()
+    return http.get(f"{base}/events/{slug}/seats/availability.json")

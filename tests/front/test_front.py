@@ -13,7 +13,7 @@ import pytest
 
 from apps.waitingroom import queue
 from apps.waitingroom.contract import RoomKeys
-from tests.factories import make_event
+from tests.factories import make_event, read_seat_map
 from tests.processes import front_stack
 from tests.waitingroom.conftest import open_room
 
@@ -209,9 +209,7 @@ def _holds_during_flood(front, tmp_path, *, seconds: int = 8, connections: int =
     buyers = []  # each buyer inside: a browser of its own, from an address of its own (caps stay on)
     for i in range(20):
         http = client_from(f"127.0.8.{i + 1}")
-        http.get(f"{front.url}/events/{inside.slug}/seats/")
-        availability = http.get(f"{front.url}/events/{inside.slug}/seats/availability.json")  # its cookies
-        buyers.append((http, availability.cookies["csrftoken"]))
+        buyers.append((http, read_seat_map(http, inside.slug, front.url).cookies["csrftoken"]))
     latencies = []
     for i, (http, token) in enumerate(buyers):
         began = time.monotonic()

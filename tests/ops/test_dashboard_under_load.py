@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.booking import services
 from apps.booking.errors import BookingError
 from apps.booking.models import BookingIntent, Event
-from tests.factories import make_event
+from tests.factories import make_event, read_seat_map
 from tests.ops.test_metrics import AUTH, TOKEN
 from tests.waitingroom.conftest import open_room
 
@@ -40,8 +40,7 @@ def buy(base: str, slug: str, i: int) -> int:
     seatmap.js does."""
     row, number = divmod(i % (ROWS * PER_ROW), PER_ROW)
     with httpx.Client(base_url=base, timeout=20) as http:
-        http.get(f"/events/{slug}/seats/")
-        http.get(f"/events/{slug}/seats/availability.json")
+        read_seat_map(http, slug)
         answer = http.post(
             f"/events/{slug}/hold/",
             data={"seat": f"{chr(65 + row)}-{number + 1}", "name": f"Buyer {i}", "email": f"b{i}@x.test"}

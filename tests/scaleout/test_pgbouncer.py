@@ -18,7 +18,7 @@ from django.db.models import Count
 
 from apps.booking.models import IntentSeat, Seat
 from devstack.pgbouncer import PgBouncer
-from tests.factories import make_event
+from tests.factories import make_event, read_seat_map
 from tests.processes import web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,8 +46,7 @@ class Buyer:
 
     def read_map(self) -> httpx.Response:
         """The seat page, then its availability (the answer returned: a 503 while the database is away)."""
-        self.http.get(f"/events/{self.slug}/seats/").raise_for_status()
-        return self.http.get(f"/events/{self.slug}/seats/availability.json")
+        return read_seat_map(self.http, self.slug)
 
     def open(self) -> "Buyer":
         self.read_map().raise_for_status()

@@ -22,7 +22,7 @@ from apps.waitingroom import queue, tokens
 from apps.waitingroom import services as room_services
 from tests.concurrency.harness import race
 from tests.concurrency.hold_variants import NO_ADVISORY_LOCK, pause_before
-from tests.factories import buyer, make_event
+from tests.factories import buyer, make_event, read_seat_map
 from tests.waitingroom.conftest import open_room
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -208,8 +208,7 @@ def race_for_the_venue(live_server, event, count: int = 20) -> list[int]:
     browsers = []
     for i in range(count):
         http = httpx.Client(base_url=live_server.url, timeout=60)
-        assert http.get(f"/events/{event.slug}/seats/").status_code == 200
-        availability = http.get(f"/events/{event.slug}/seats/availability.json")
+        availability = read_seat_map(http, event.slug)
         assert availability.status_code == 200
         browsers.append((http, availability.cookies[settings.CSRF_COOKIE_NAME]))
 
