@@ -13,19 +13,24 @@ class PublicPageShortcut:
         self.get_response = get_response
 
     def __call__(self, request):
-        answer = self._answer_of(request)
-        page = prebuilt_page(request.path_info) if answer else None
+        found = self._prebuilt_of(request)
+        page = prebuilt_page(found[0]) if found else None
         if page is not None:
-            return answer(request, page)
+            return found[1](request, page)
         return self.get_response(request)  # missing or due a rebuild: the view renders and stores it
 
     @staticmethod
-    def _answer_of(request):
-        """How a pre-built page of this request is answered, or None when it has none: the event
-        pages as they are kept, the shell (kept gzipped) as a seat map document. A shell with a
-        query string (?released=) is left to the view."""
+    def _prebuilt_of(request):
+        """Where this request's pre-built page is kept and how it is answered, or None when it has
+        none: the event pages as they are kept, the shell (kept gzipped) as a seat map document.
+        The one lookup: the views only render, for the one request that found the page missing or
+        claimed its rebuild."""
         if request.method in ("GET", "HEAD") and PUBLIC_PATH.match(request.path_info):
-            return respond
-        if not request.GET and seatmap.is_shell(request):
-            return lambda request, page: seatmap.answer_shell(request, seatmap.Document(page.body))
+            return request.path_info, respond
+        if seatmap.is_shell(request):
+            return seatmap.shell_key(request), _answer_shell
         return None
+
+
+def _answer_shell(request, page):
+    return seatmap.answer_shell(request, seatmap.Document(page.body))

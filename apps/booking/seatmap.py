@@ -29,7 +29,7 @@ from django.utils.cache import get_conditional_response, patch_vary_headers
 
 from apps.booking import inventory, rendering, selectors
 from apps.booking.models import Event
-from apps.booking.pages import forget_page, prebuilt_page, store_page
+from apps.booking.pages import forget_page, store_page
 from apps.core.prebuilt import PUBLIC_CACHE_CONTROL
 
 GZIP_LEVEL = 9  # compressed once per generation, sent many times: the smallest bytes are worth it
@@ -160,17 +160,18 @@ def answer_shell(request, document: Document) -> HttpResponse:
     return answer(request, document, content_type=HTML, cache_control=PUBLIC_CACHE_CONTROL)
 
 
-def _shell_path(slug: str, released: bool) -> str:
-    return reverse("booking:seat_map", args=[slug]) + ("?released=1" if released else "")
+def shell_key(request) -> str:
+    """Where the shell this request asks for is kept (booking.pages): the page, or its variant with
+    the notice that a hold was released."""
+    return request.path_info + ("?released=1" if request.GET.get("released") else "")
 
 
-def shell(slug: str, *, released: bool, load_event) -> Document:
-    """The seat page, the same bytes for every buyer: pre-built and re-rendered every few seconds
-    by one request (booking.pages), so answering it costs no template and no database."""
-    path = _shell_path(slug, released)
-    page = prebuilt_page(path)
-    if page is not None:
-        return Document(page.body)
+def shell(request, slug: str, *, load_event) -> Document:
+    """Render the seat page and keep it: the same bytes for every buyer, re-rendered every few
+    seconds by one request. PublicPageShortcut answers it from what is kept, so only that request
+    comes here (it has claimed the rebuild, and must not look again: it would find the stale page)."""
+    path = shell_key(request)
+    released = path != request.path_info
     try:
         event = load_event()
     except Http404:

@@ -161,7 +161,7 @@ def seat_map(request, slug: str):
     documents it reads are gated); with `?section=` the form for browsers without JavaScript."""
     if "section" in request.GET:
         return _render_seat_map(request, _event_or_404(slug), section=request.GET["section"])
-    page = seatmap.shell(slug, released=bool(request.GET.get("released")), load_event=lambda: _event_or_404(slug))
+    page = seatmap.shell(request, slug, load_event=lambda: _event_or_404(slug))
     return seatmap.answer_shell(request, page)
 
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from apps.booking import inventory, services
-from apps.booking.models import BookingIntent, Seat
+from apps.booking import inventory, pages, services
+from apps.booking.models import BookingIntent, Event, Seat
 from apps.core.prebuilt import PUBLIC_CACHE_CONTROL
 from apps.waitingroom import services as room_services
 from tests.factories import buyer, make_event
@@ -57,6 +57,22 @@ def hold(event, labels, n=1, **kwargs):
 
 
 # --- The shell -------------------------------------------------------------------------------
+
+
+def test_a_changed_event_shows_in_the_shell_within_its_freshness(client, monkeypatch):
+    """The shell is pre-built, and rebuilt by one request once it is stale: an event changed by ops
+    (here its per-buyer limit, which seatmap.js enforces) reaches the page within the freshness,
+    with the page and its released-notice variant answered both ways (ahead of the middleware,
+    and by the view)."""
+    monkeypatch.setattr(pages, "FRESH_SECONDS", 1)
+    event = make_event(rows=1, seats_per_row=4, max_seats_per_buyer=4)
+    for url in (seats_url(event), seats_url(event, "?released=1")):
+        assert config_of(client.get(url))["max"] == 4
+    Event.objects.filter(pk=event.pk).update(max_seats_per_buyer=2)
+    assert config_of(client.get(seats_url(event)))["max"] == 4  # pre-built, still fresh
+    time.sleep(1.2)  # stale, and the process's one-second memo of the event too
+    for url in (seats_url(event), seats_url(event, "?released=1")):
+        assert config_of(client.get(url))["max"] == 2, url
 
 
 def test_the_shell_is_the_same_bytes_for_every_buyer_and_costs_no_query(client, event, django_assert_num_queries):
