@@ -11,9 +11,9 @@ Each run, through nginx, with the lobby and booking lanes given the same process
   hot seat       every buyer tries the same seat: one 201, the rest 409 conflicts
   stadium hold   holds of distinct seats on a 50,000-seat event (the rate must not depend on size)
   seat-map poll  buyers who have opened the hold phase's seat map read its availability again, as
-                 seatmap.js polls: the gate and one cached Redis document, no database. No target: it is the floor, the
-                 cheapest request the booking lane serves, which no hold (the gate, a statement,
-                 CSRF, a form) can undercut
+                 seatmap.js polls: the gate and one cached Redis document, no database. No target:
+                 it is the floor, the cheapest request the booking lane serves, which no hold (the
+                 gate, a statement, CSRF, a form) can undercut
 Once, in Debian's Chromium on a phone (390x844, CPU slowed 4x, empty cache): the stadium's first
 view, its bytes on the wire and the milliseconds until seatmap.js drew it (the median of three).
 Each buyer comes from a loopback address of its own, so every per-address cap stays on.
@@ -64,8 +64,8 @@ def hold_request(http, base: str, slug: str, i: int, seat: str, cookies: dict[st
 
 
 async def after_seat_map(base: str, slug: str, name: str, buyers: int, concurrency: int, first_person: int, request):
-    """`buyers` timed calls of `request(http, person, jar)`; each buyer first reads the seat map (its
-    cookies), untimed, as a browser would."""
+    """`buyers` timed calls of `request(http, i, jar)`, the i-th buyer's; each buyer first reads the
+    seat map (its cookies, `jar`), untimed, as a browser would."""
     crowd = Crowd(base, per_address=1, connections=2)
     jars: dict[int, dict[str, str]] = {}
     try:
@@ -77,7 +77,7 @@ async def after_seat_map(base: str, slug: str, name: str, buyers: int, concurren
         await drive(f"{name}: seat map (setup)", buyers, concurrency, open_page)
 
         async def timed(i):
-            return await request(await crowd.http(first_person + i), first_person + i, jars[i])
+            return await request(await crowd.http(first_person + i), i, jars[i])
 
         return await drive(name, buyers, concurrency, timed)
     finally:
@@ -87,8 +87,8 @@ async def after_seat_map(base: str, slug: str, name: str, buyers: int, concurren
 async def holds(base: str, slug: str, name: str, buyers: int, concurrency: int, seat_for, first_person: int) -> Stats:
     """`buyers` holds, the i-th of seat `seat_for(i)`."""
 
-    def hold(http, person: int, jar: dict[str, str]):
-        return hold_request(http, base, slug, person, seat_for(person - first_person), jar)
+    def hold(http, i: int, jar: dict[str, str]):
+        return hold_request(http, base, slug, first_person + i, seat_for(i), jar)
 
     return await after_seat_map(base, slug, name, buyers, concurrency, first_person, hold)
 
@@ -97,7 +97,7 @@ async def seat_map_polls(base: str, slug: str, buyers: int, concurrency: int, fi
     """The availability read again by buyers who have read it once (their cookies sent, no ETag):
     what seatmap.js's poll costs when the map has changed."""
 
-    def poll(http, person: int, jar: dict[str, str]):
+    def poll(http, i: int, jar: dict[str, str]):
         return http.get(seatmap.availability_path(slug), headers=cookie_header(jar))
 
     return await after_seat_map(
