@@ -87,9 +87,7 @@ def _naive_admit_loop(rounds: int, start, out):
     out.put(peak)
 
 
-def test_control_the_harness_catches_a_non_atomic_admit(conn):
-    """Proves the test above could fail: without one atomic script, 8 processes overshoot."""
-    set_room(EVENT, capacity=CAPACITY)
+def _naive_race_peaks() -> list[int]:
     ctx = multiprocessing.get_context("fork")
     out, start = ctx.Queue(), ctx.Barrier(8)
     procs = [ctx.Process(target=_naive_admit_loop, args=(40, start, out)) for _ in range(8)]
@@ -98,4 +96,18 @@ def test_control_the_harness_catches_a_non_atomic_admit(conn):
     peaks = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=10)
+    return peaks
+
+
+def test_control_the_harness_catches_a_non_atomic_admit(conn):
+    """Proves the test above could fail: without one atomic script, 8 processes overshoot. On two
+    cores busy with the rest of the suite the scheduler can, rarely, run the eight one after another
+    (one full run saw a peak of exactly the capacity), so the race gets up to three tries, each on an
+    empty room."""
+    set_room(EVENT, capacity=CAPACITY)
+    for _ in range(3):
+        conn.delete(RoomKeys.of(EVENT).inside)
+        peaks = _naive_race_peaks()
+        if max(peaks) > CAPACITY:
+            break
     assert max(peaks) > CAPACITY
